@@ -1,0 +1,1 @@
+//! Filesystem adapter (being built)
