@@ -387,6 +387,19 @@ async fn copy_in_place_above_the_threshold_is_multipart(backend: &dyn Backend) {
         Some("true")
     );
     assert!(!head.etag_is_md5());
+    let mut part_sums = Sha256::new();
+    for part in body.chunks(5 * 1024 * 1024) {
+        part_sums.update(Sha256::digest(part));
+    }
+    assert_eq!(
+        head.checksum_sha256,
+        Some(StoredChecksum::Composite {
+            algorithm: "SHA256".into(),
+            base64: base64::engine::general_purpose::STANDARD.encode(part_sums.finalize()),
+            parts: 3,
+        }),
+        "a SHA-256 source keeps a SHA-256 checksum, composite over the copied parts"
+    );
     let copied = store.get_bytes("big/r.wav", None).await.expect("get");
     assert_eq!(Sha256::digest(&copied), Sha256::digest(&body));
 }
@@ -540,12 +553,27 @@ async fn a_requested_sha256_checksum_is_stored(backend: &dyn Backend) {
         .head("sum.json", version_id.as_deref())
         .await
         .expect("head");
+    let stored = Some(StoredChecksum::FullObject {
+        algorithm: "SHA256".into(),
+        base64: sha256_base64(body),
+    });
+    assert_eq!(head.checksum_sha256, stored);
+
+    let copied = store
+        .copy_in_place(&copy_request(
+            "sum.json",
+            version_id,
+            &[("legal-hold", "true")],
+        ))
+        .await
+        .expect("copy");
+    let head = store
+        .head("sum.json", copied.version_id.as_deref())
+        .await
+        .expect("head copy");
     assert_eq!(
-        head.checksum_sha256,
-        Some(StoredChecksum::FullObject {
-            algorithm: "SHA256".into(),
-            base64: sha256_base64(body),
-        })
+        head.checksum_sha256, stored,
+        "a single copy keeps the full-object SHA-256"
     );
 }
 

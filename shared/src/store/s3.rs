@@ -713,7 +713,8 @@ where
     let detail = match (error.message(), status) {
         (Some(message), Some(status)) => format!("HTTP {status}: {message}"),
         (Some(message), None) => message.to_string(),
-        (None, Some(status)) => format!("HTTP {status}: {}", DisplayErrorContext(&error)),
+        // HEAD answers carry no body, hence no message.
+        (None, Some(status)) => format!("HTTP {status} without an error message"),
         (None, None) => DisplayErrorContext(&error).to_string(),
     };
     let mut store_error = StoreError::new(kind, action, detail);
