@@ -809,3 +809,57 @@ fn folder_creators_in_separate_store_values_have_exactly_one_winner() {
         .count();
     assert_eq!(created, 1);
 }
+
+#[tokio::test]
+async fn s3_copy_in_place_keeps_system_metadata_and_encryption() {
+    let server = SeaweedFs::shared().await;
+    let bucket = unique_bucket("headers");
+    server
+        .create_bucket(&bucket, VERSIONED)
+        .await
+        .expect("bucket");
+    let client = server.client().await;
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key("r.opus")
+        .body(Bytes::from_static(b"opus bytes").into())
+        .content_type("audio/ogg")
+        .content_disposition("attachment; filename=\"r.opus\"")
+        .content_language("en-GB")
+        .cache_control("no-store")
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+        .send()
+        .await
+        .expect("put");
+    let store = server.store(&bucket).await;
+    let copied = store
+        .copy_in_place(&copy_request("r.opus", None, &[("legal-hold", "true")]))
+        .await
+        .expect("copy");
+    let head = client
+        .head_object()
+        .bucket(&bucket)
+        .key("r.opus")
+        .set_version_id(copied.version_id.clone())
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.content_type(), Some("audio/ogg"));
+    assert_eq!(
+        head.content_disposition(),
+        Some("attachment; filename=\"r.opus\"")
+    );
+    assert_eq!(head.content_language(), Some("en-GB"));
+    assert_eq!(head.cache_control(), Some("no-store"));
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&aws_sdk_s3::types::ServerSideEncryption::Aes256)
+    );
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("legal-hold"))
+            .map(String::as_str),
+        Some("true")
+    );
+}

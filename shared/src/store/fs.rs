@@ -864,7 +864,7 @@ impl Folder {
         };
         let multipart = source.size > request.multipart_threshold;
         let part_size = if multipart {
-            request.part_size.max(1)
+            request.effective_part_size(source.size)
         } else {
             source.size.max(1)
         };
