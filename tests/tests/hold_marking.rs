@@ -27,6 +27,10 @@ const VERSIONED: BucketSpec = BucketSpec {
     versioned: true,
     object_lock: false,
 };
+const PLAIN: BucketSpec = BucketSpec {
+    versioned: false,
+    object_lock: false,
+};
 const LOCKED: BucketSpec = BucketSpec {
     versioned: true,
     object_lock: true,
@@ -440,6 +444,43 @@ async fn awkward_keys_are_marked(backend: &dyn Backend) {
     assert!(!again.changed_anything(), "{again:#?}");
 }
 
+async fn an_unversioned_bucket_is_marked_in_place_once(backend: &dyn Backend) {
+    let store = backend.bucket(PLAIN).await;
+    let body = b"no versions here";
+    let (key, v0) = export_recording(&*store, "c-plain", "r-1", body).await;
+    let policy = policy("tags,metadata");
+    let report = run(
+        &*store,
+        StartingPoint::ConversationFolder(folder("c-plain")),
+        &policy,
+    )
+    .await;
+    assert_no_failures(&report);
+    let o = outcome(&report, &key);
+    assert!(o.fully_marked(), "{o:#?}");
+    let proof = o.content_proof.as_ref().expect("proof");
+    assert!(proof.holds());
+    assert_eq!(proof.source_sha256, hex::encode(Sha256::digest(body)));
+    let head = store.head(&key, None).await.expect("head");
+    assert_eq!(
+        head.metadata.get("legal-hold").map(String::as_str),
+        Some("true")
+    );
+    assert!(
+        !head.metadata.contains_key("legal-hold-source-version"),
+        "no version to name: {v0:?}"
+    );
+    let tags = hold_tags(&store.get_tags(&key, None).await.expect("tags"));
+    assert_eq!(tags.get("legal-hold").map(String::as_str), Some("true"));
+    let again = run(
+        &*store,
+        StartingPoint::ConversationFolder(folder("c-plain")),
+        &policy,
+    )
+    .await;
+    assert!(!again.changed_anything(), "{again:#?}");
+}
+
 // ---------------------------------------------------------------- races and limits
 
 async fn an_overwrite_during_processing_marks_the_exported_version(backend: &dyn Backend) {
@@ -694,6 +735,7 @@ on_both!(
     object_lock_alone_holds_the_exported_version,
     all_three_land_on_the_copy_and_a_second_run_changes_nothing,
     awkward_keys_are_marked,
+    an_unversioned_bucket_is_marked_in_place_once,
     an_overwrite_during_processing_marks_the_exported_version,
     the_multipart_copy_path_keeps_the_content,
     a_bucket_without_object_lock_is_explained,

@@ -289,3 +289,163 @@ mod tests {
         assert!(parse_size("t", "GiB").is_err());
     }
 }
+
+/// S3's bounds on UploadPartCopy part sizes, and on a single CopyObject.
+const MIN_PART_SIZE: u64 = 5 << 20;
+const MAX_PART_SIZE: u64 = 5 << 30;
+
+/// The hold settings as read from the environment (Lambda) or flags (CLI), before the matter
+/// register is loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySettings {
+    pub selection: SelectionSpec,
+    pub marking: Marking,
+    pub multipart_threshold: u64,
+    pub part_size: u64,
+}
+
+impl PolicySettings {
+    /// Read [`ENV_HOLD_SELECT`] and [`ENV_HOLD_MARKING`] (both required: what is held and how is
+    /// never guessed) and the optional copy sizes through `lookup` (e.g. `std::env::var(..).ok()`).
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<PolicySettings, PolicyError> {
+        let required = |name: &str, expected: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| PolicyError {
+                    setting: name.to_string(),
+                    problem: format!("not set; expected {expected}"),
+                })
+        };
+        let selection = SelectionSpec::parse(
+            ENV_HOLD_SELECT,
+            &required(
+                ENV_HOLD_SELECT,
+                "all | matters:<location> | field:<path>=<value>",
+            )?,
+        )?;
+        let marking = Marking::parse(
+            ENV_HOLD_MARKING,
+            &required(
+                ENV_HOLD_MARKING,
+                "a comma-separated list of tags, metadata, object-lock",
+            )?,
+        )?;
+        let size = |name: &str, default: u64| match lookup(name).filter(|v| !v.trim().is_empty()) {
+            Some(text) => parse_size(name, &text),
+            None => Ok(default),
+        };
+        let settings = PolicySettings {
+            selection,
+            marking,
+            multipart_threshold: size(ENV_COPY_MULTIPART_THRESHOLD, DEFAULT_MULTIPART_THRESHOLD)?,
+            part_size: size(ENV_COPY_PART_SIZE, DEFAULT_COPY_PART_SIZE)?,
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), PolicyError> {
+        if self.multipart_threshold > MAX_PART_SIZE {
+            return Err(PolicyError {
+                setting: ENV_COPY_MULTIPART_THRESHOLD.to_string(),
+                problem: format!(
+                    "{} bytes is above 5 GiB, the largest object one CopyObject can copy",
+                    self.multipart_threshold
+                ),
+            });
+        }
+        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&self.part_size) {
+            return Err(PolicyError {
+                setting: ENV_COPY_PART_SIZE.to_string(),
+                problem: format!(
+                    "{} bytes is outside S3's part size range of 5 MiB to 5 GiB",
+                    self.part_size
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The policy, given the register when the selection names one.
+    pub fn into_policy(self, register: Option<MatterRegister>) -> Result<HoldPolicy, PolicyError> {
+        let selection = match (self.selection, register) {
+            (SelectionSpec::Everything, _) => Selection::Everything,
+            (SelectionSpec::FieldEquals { path, value }, _) => {
+                Selection::FieldEquals { path, value }
+            }
+            (SelectionSpec::Matters(_), Some(register)) => Selection::Matters(register),
+            (SelectionSpec::Matters(location), None) => {
+                return Err(PolicyError {
+                    setting: ENV_HOLD_SELECT.to_string(),
+                    problem: format!("the matter register at {location:?} was not loaded"),
+                });
+            }
+        };
+        Ok(HoldPolicy {
+            selection,
+            marking: self.marking,
+            multipart_threshold: self.multipart_threshold,
+            part_size: self.part_size,
+        })
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn settings_come_from_the_environment_with_defaults_for_sizes() {
+        let s = PolicySettings::from_lookup(lookup(&[
+            (ENV_HOLD_SELECT, "all"),
+            (ENV_HOLD_MARKING, "tags,object-lock"),
+        ]))
+        .unwrap();
+        assert_eq!(s.multipart_threshold, DEFAULT_MULTIPART_THRESHOLD);
+        let policy = s.into_policy(None).unwrap();
+        assert_eq!(policy.selection, Selection::Everything);
+        assert!(policy.marking.tags && policy.marking.object_lock && !policy.marking.metadata);
+    }
+
+    #[test]
+    fn missing_or_impossible_settings_are_named() {
+        let err = PolicySettings::from_lookup(lookup(&[(ENV_HOLD_MARKING, "tags")])).unwrap_err();
+        assert_eq!(err.setting, ENV_HOLD_SELECT);
+        let err = PolicySettings::from_lookup(lookup(&[
+            (ENV_HOLD_SELECT, "all"),
+            (ENV_HOLD_MARKING, "metadata"),
+            (ENV_COPY_PART_SIZE, "1MiB"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.setting, ENV_COPY_PART_SIZE);
+        let err = PolicySettings::from_lookup(lookup(&[
+            (ENV_HOLD_SELECT, "all"),
+            (ENV_HOLD_MARKING, "metadata"),
+            (ENV_COPY_MULTIPART_THRESHOLD, "6GiB"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.setting, ENV_COPY_MULTIPART_THRESHOLD);
+        let s = PolicySettings::from_lookup(lookup(&[
+            (ENV_HOLD_SELECT, "matters:/tmp/m.json"),
+            (ENV_HOLD_MARKING, "tags"),
+        ]))
+        .unwrap();
+        assert!(
+            s.into_policy(None)
+                .unwrap_err()
+                .problem
+                .contains("not loaded")
+        );
+    }
+}
