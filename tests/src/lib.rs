@@ -77,6 +77,7 @@ pub struct SeaweedFs {
     watchdog: Mutex<Child>,
     data: PathBuf,
     s3_port: u16,
+    ports: Vec<u16>,
 }
 
 static SHARED: tokio::sync::OnceCell<SeaweedFs> = tokio::sync::OnceCell::const_new();
@@ -118,6 +119,8 @@ impl SeaweedFs {
         let creds = data.join("s3-identities.json");
         std::fs::write(&creds, credentials_json()).context("writing the S3 identities")?;
         let ports = free_ports(PORT_FLAGS.len())?;
+        // Sockets a killed server left behind on ports that are free again.
+        remove_grpc_sockets(&ports);
         let s3_port = ports[PORT_FLAGS.iter().position(|f| *f == "s3.port").unwrap_or(0)];
         let dir = data.join("data");
         std::fs::create_dir_all(&dir)?;
@@ -155,12 +158,13 @@ impl SeaweedFs {
             .process_group(0)
             .spawn()
             .with_context(|| format!("running {}", weed.display()))?;
-        let watchdog = spawn_watchdog(child.id(), &data)?;
+        let watchdog = spawn_watchdog(child.id(), &data, &ports)?;
         let server = SeaweedFs {
             child: Mutex::new(child),
             watchdog: Mutex::new(watchdog),
             data,
             s3_port,
+            ports,
         };
         server.wait_until_ready(Duration::from_secs(60)).await?;
         Ok(server)
@@ -299,6 +303,7 @@ impl SeaweedFs {
             let _ = watchdog.wait();
         }
         let _ = std::fs::remove_dir_all(&self.data);
+        remove_grpc_sockets(&self.ports);
     }
 }
 
@@ -400,13 +405,19 @@ fn free_ports(count: usize) -> Result<Vec<u16>> {
 
 /// A shell that waits for this test process to end, then kills the server's process group and
 /// removes its data folder. It lives in its own process group so that it survives the kill.
-fn spawn_watchdog(server_pid: u32, data: &Path) -> Result<Child> {
+fn spawn_watchdog(server_pid: u32, data: &Path, ports: &[u16]) -> Result<Child> {
+    let sockets: Vec<String> = ports
+        .iter()
+        .flat_map(|port| grpc_socket_paths(*port))
+        .map(|p| format!("'{}'", p.display()))
+        .collect();
     let script = format!(
         "while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; \
          kill -TERM -{server_pid} 2>/dev/null; sleep 3; kill -KILL -{server_pid} 2>/dev/null; \
-         rm -rf '{data}'",
+         rm -rf '{data}' {sockets}",
         parent = std::process::id(),
         data = data.display(),
+        sockets = sockets.join(" "),
     );
     Command::new("sh")
         .args(["-c", &script])
@@ -416,6 +427,20 @@ fn spawn_watchdog(server_pid: u32, data: &Path) -> Result<Child> {
         .process_group(0)
         .spawn()
         .context("starting the SeaweedFS watchdog")
+}
+
+/// weed puts the unix sockets of its gRPC servers in /tmp, named after the gRPC port, whatever
+/// TMPDIR says, and does not always remove them when it stops.
+fn grpc_socket_paths(port: u16) -> impl Iterator<Item = PathBuf> {
+    ["master", "volume", "filer", "s3", "admin"]
+        .into_iter()
+        .map(move |role| PathBuf::from(format!("/tmp/seaweedfs-{role}-grpc-{port}.sock")))
+}
+
+fn remove_grpc_sockets(ports: &[u16]) {
+    for path in ports.iter().flat_map(|port| grpc_socket_paths(*port)) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 fn kill_group(pgid: u32, signal: &str) {

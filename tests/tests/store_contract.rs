@@ -387,6 +387,19 @@ async fn copy_in_place_above_the_threshold_is_multipart(backend: &dyn Backend) {
         Some("true")
     );
     assert!(!head.etag_is_md5());
+    let mut part_sums = Sha256::new();
+    for part in body.chunks(5 * 1024 * 1024) {
+        part_sums.update(Sha256::digest(part));
+    }
+    assert_eq!(
+        head.checksum_sha256,
+        Some(StoredChecksum::Composite {
+            algorithm: "SHA256".into(),
+            base64: base64::engine::general_purpose::STANDARD.encode(part_sums.finalize()),
+            parts: 3,
+        }),
+        "a SHA-256 source keeps a SHA-256 checksum, composite over the copied parts"
+    );
     let copied = store.get_bytes("big/r.wav", None).await.expect("get");
     assert_eq!(Sha256::digest(&copied), Sha256::digest(&body));
 }
@@ -540,12 +553,27 @@ async fn a_requested_sha256_checksum_is_stored(backend: &dyn Backend) {
         .head("sum.json", version_id.as_deref())
         .await
         .expect("head");
+    let stored = Some(StoredChecksum::FullObject {
+        algorithm: "SHA256".into(),
+        base64: sha256_base64(body),
+    });
+    assert_eq!(head.checksum_sha256, stored);
+
+    let copied = store
+        .copy_in_place(&copy_request(
+            "sum.json",
+            version_id,
+            &[("legal-hold", "true")],
+        ))
+        .await
+        .expect("copy");
+    let head = store
+        .head("sum.json", copied.version_id.as_deref())
+        .await
+        .expect("head copy");
     assert_eq!(
-        head.checksum_sha256,
-        Some(StoredChecksum::FullObject {
-            algorithm: "SHA256".into(),
-            base64: sha256_base64(body),
-        })
+        head.checksum_sha256, stored,
+        "a single copy keeps the full-object SHA-256"
     );
 }
 
@@ -780,4 +808,58 @@ fn folder_creators_in_separate_store_values_have_exactly_one_winner() {
         .filter(|o| matches!(o, PutOutcome::Created { .. }))
         .count();
     assert_eq!(created, 1);
+}
+
+#[tokio::test]
+async fn s3_copy_in_place_keeps_system_metadata_and_encryption() {
+    let server = SeaweedFs::shared().await;
+    let bucket = unique_bucket("headers");
+    server
+        .create_bucket(&bucket, VERSIONED)
+        .await
+        .expect("bucket");
+    let client = server.client().await;
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key("r.opus")
+        .body(Bytes::from_static(b"opus bytes").into())
+        .content_type("audio/ogg")
+        .content_disposition("attachment; filename=\"r.opus\"")
+        .content_language("en-GB")
+        .cache_control("no-store")
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+        .send()
+        .await
+        .expect("put");
+    let store = server.store(&bucket).await;
+    let copied = store
+        .copy_in_place(&copy_request("r.opus", None, &[("legal-hold", "true")]))
+        .await
+        .expect("copy");
+    let head = client
+        .head_object()
+        .bucket(&bucket)
+        .key("r.opus")
+        .set_version_id(copied.version_id.clone())
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.content_type(), Some("audio/ogg"));
+    assert_eq!(
+        head.content_disposition(),
+        Some("attachment; filename=\"r.opus\"")
+    );
+    assert_eq!(head.content_language(), Some("en-GB"));
+    assert_eq!(head.cache_control(), Some("no-store"));
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&aws_sdk_s3::types::ServerSideEncryption::Aes256)
+    );
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("legal-hold"))
+            .map(String::as_str),
+        Some("true")
+    );
 }

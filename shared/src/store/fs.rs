@@ -73,6 +73,10 @@ struct GenerationFacts {
     metadata: BTreeMap<String, String>,
     checksum_sha256: Option<String>,
     parts_count: Option<u32>,
+    /// A plain file adopted in a versioned folder keeps S3's version id of pre-versioning
+    /// objects, `null`.
+    #[serde(default)]
+    null_version: bool,
 }
 
 /// A local folder standing in for one bucket. Cheap to clone.
@@ -371,7 +375,11 @@ impl Folder {
     }
 
     fn version_id_of(&self, resolved: &Resolved) -> Option<String> {
-        self.reported_version(resolved.generation.as_ref().map(|(g, _)| g.as_str()))
+        match &resolved.generation {
+            Some((_, facts)) if facts.null_version => self.reported_version(None),
+            Some((generation, _)) => self.reported_version(Some(generation)),
+            None => self.reported_version(None),
+        }
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectSummary>, StoreError> {
@@ -449,14 +457,18 @@ impl Folder {
                     generation: Some((v.to_string(), facts)),
                 })
             }
-            _ => {
+            Some(_null) if self.config.versioned => {
                 let resolved = self.current(action, key)?;
-                if version == Some("null") && resolved.generation.is_some() && self.config.versioned
-                {
-                    return Err(no_such_version("null"));
+                match &resolved.generation {
+                    None => Ok(resolved),
+                    Some((_, facts)) if facts.null_version => Ok(resolved),
+                    Some(_) => match self.null_generation(action, key)? {
+                        Some(generation) => self.resolve(action, key, Some(&generation)),
+                        None => Err(no_such_version("null")),
+                    },
                 }
-                Ok(resolved)
             }
+            _ => self.current(action, key),
         }
     }
 
@@ -532,6 +544,30 @@ impl Folder {
             if meta.dev() == dev && meta.ino() == ino {
                 let facts = self.read_facts(action, key, generation)?;
                 return Ok(Some((generation.to_string(), facts)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The adopted pre-versioning generation of a key, if it has one.
+    fn null_generation(
+        &self,
+        action: &'static str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let dir = self.key_dir(key);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok(None);
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(generation) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if is_generation_id(generation)
+                && self.read_facts(action, key, generation)?.null_version
+            {
+                return Ok(Some(generation.to_string()));
             }
         }
         Ok(None)
@@ -649,6 +685,7 @@ impl Folder {
             metadata: BTreeMap::new(),
             checksum_sha256: None,
             parts_count: None,
+            null_version: true,
         };
         let io = |e| io_error(action, Some(key), &dir, e);
         write_atomically(
@@ -707,6 +744,7 @@ impl Folder {
                 .checksum_sha256
                 .then(|| BASE64.encode(Sha256::digest(&request.body))),
             parts_count: None,
+            null_version: false,
         };
         write_atomically(
             &dir,
@@ -826,7 +864,7 @@ impl Folder {
         };
         let multipart = source.size > request.multipart_threshold;
         let part_size = if multipart {
-            request.part_size.max(1)
+            request.effective_part_size(source.size)
         } else {
             source.size.max(1)
         };
@@ -865,6 +903,7 @@ impl Folder {
             metadata: lower_case_keys(&request.metadata),
             checksum_sha256: checksum,
             parts_count,
+            null_version: false,
         };
         write_atomically(
             &dir,
@@ -1169,4 +1208,134 @@ fn io_error(action: &'static str, key: Option<&str>, path: &Path, error: io::Err
         store_error = store_error.with_key(key);
     }
     store_error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generations(store: &FsStore, key: &str) -> usize {
+        fs::read_dir(store.inner.key_dir(key))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".data"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn an_unversioned_overwrite_keeps_only_the_newest_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::create(dir.path(), BucketSpec::default()).unwrap();
+        for body in ["one", "two", "three"] {
+            let outcome = store.put(PutRequest::new("k.json", body)).await.unwrap();
+            assert!(matches!(
+                outcome,
+                PutOutcome::Created {
+                    version_id: None,
+                    ..
+                }
+            ));
+        }
+        assert_eq!(generations(&store, "k.json"), 1);
+        assert_eq!(store.get_bytes("k.json", None).await.unwrap(), "three");
+        assert_eq!(fs::read(dir.path().join("k.json")).unwrap(), b"three");
+    }
+
+    #[tokio::test]
+    async fn an_adopted_file_in_a_versioned_folder_keeps_version_null() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("old.opus"), b"before versioning").unwrap();
+        let store = FsStore::create(
+            dir.path(),
+            BucketSpec {
+                versioned: true,
+                object_lock: true,
+            },
+        )
+        .unwrap();
+        let head = store.head("old.opus", None).await.unwrap();
+        assert_eq!(head.version_id.as_deref(), Some("null"));
+        store
+            .put_legal_hold("old.opus", Some("null"), true)
+            .await
+            .unwrap();
+        let head = store.head("old.opus", Some("null")).await.unwrap();
+        assert_eq!(head.version_id.as_deref(), Some("null"));
+        assert_eq!(head.legal_hold, Some(true));
+        let PutOutcome::Created { version_id, .. } = store
+            .put(PutRequest::new("old.opus", "after"))
+            .await
+            .unwrap()
+        else {
+            panic!("put reported AlreadyExists")
+        };
+        assert_ne!(version_id.as_deref(), Some("null"));
+        assert_eq!(
+            store.get_bytes("old.opus", Some("null")).await.unwrap(),
+            "before versioning"
+        );
+        assert_eq!(
+            store
+                .head("old.opus", Some("null"))
+                .await
+                .unwrap()
+                .legal_hold,
+            Some(true)
+        );
+        assert_eq!(store.get_bytes("old.opus", None).await.unwrap(), "after");
+    }
+
+    #[tokio::test]
+    async fn keys_that_cannot_be_paths_are_refused_with_the_key_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::create(dir.path(), BucketSpec::default()).unwrap();
+        for key in [
+            "",
+            "a//b",
+            "../escape",
+            "a/./b",
+            "trailing/",
+            ".custody-store/config.json",
+        ] {
+            let error = store.put(PutRequest::new(key, "x")).await.unwrap_err();
+            assert_eq!(
+                error.kind,
+                StoreErrorKind::InvalidRequest,
+                "{key:?}: {error}"
+            );
+            assert_eq!(error.key.as_deref(), Some(key));
+        }
+        store.put(PutRequest::new("a", "x")).await.unwrap();
+        let error = store.put(PutRequest::new("a/b", "y")).await.unwrap_err();
+        assert_eq!(error.kind, StoreErrorKind::InvalidRequest, "{error}");
+        assert!(!dir.path().join("..").join("escape").exists());
+    }
+
+    #[tokio::test]
+    async fn a_reader_keeps_the_version_it_opened_across_an_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::create(dir.path(), BucketSpec::default()).unwrap();
+        store
+            .put(PutRequest::new("k", "first content"))
+            .await
+            .unwrap();
+        let body = store.get("k", None, None).await.unwrap();
+        store.put(PutRequest::new("k", "second")).await.unwrap();
+        assert_eq!(body.etag, hex::encode(Md5::digest(b"first content")));
+        assert_eq!(body.collect().await.unwrap(), "first content");
+    }
+
+    #[test]
+    fn generation_ids_are_time_ordered_and_recognised() {
+        let first = new_generation_id();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        let second = new_generation_id();
+        assert!(is_generation_id(&first) && is_generation_id(&second));
+        assert!(first < second);
+        assert!(!is_generation_id("null"));
+        assert!(!is_generation_id("../../../../etc/passwd"));
+    }
 }

@@ -111,3 +111,42 @@ pub async fn open(location: &str, s3: &s3::S3Options) -> Result<OpenedStore, Sto
         prefix: String::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn open_reads_bucket_and_prefix_from_an_s3_location() {
+        let settings = s3::S3Options {
+            region: Some("eu-west-1".into()),
+            ..s3::S3Options::new("ignored")
+        };
+        let opened = open("s3://exports-bucket/org-1/year=2024", &settings)
+            .await
+            .unwrap();
+        assert_eq!(opened.store.bucket(), "exports-bucket");
+        assert_eq!(opened.store.location(), "s3://exports-bucket");
+        assert_eq!(opened.prefix, "org-1/year=2024");
+        assert!(open("s3://", &settings).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn open_takes_a_folder_as_a_path_or_file_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = s3::S3Options::new("");
+        for location in [
+            dir.path().display().to_string(),
+            format!("file://{}", dir.path().display()),
+        ] {
+            let opened = open(&location, &settings).await.unwrap();
+            assert!(opened.store.location().starts_with("file://"));
+            assert_eq!(opened.prefix, "");
+        }
+        let missing = open("/no/such/folder/anywhere", &settings).await;
+        assert_eq!(
+            missing.err().map(|e| e.kind),
+            Some(StoreErrorKind::NotFound)
+        );
+    }
+}

@@ -45,9 +45,6 @@ const COPY_SOURCE_KEEP: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 
-/// S3 allows at most this many parts in one multipart upload.
-const MAX_PARTS: u64 = 10_000;
-
 /// An access key pair given explicitly instead of the standard credential chain.
 #[derive(Clone)]
 pub struct StaticCredentials {
@@ -161,11 +158,40 @@ impl S3Store {
         &self.client
     }
 
-    async fn has_object_lock(&self) -> Result<bool, StoreError> {
+    /// Whether the bucket has Object Lock, read once per store with GetObjectLockConfiguration
+    /// only (the permission a legal-hold job has anyway). `None` when it cannot be told (access
+    /// denied, network): callers then let S3 itself decide.
+    async fn has_object_lock(&self) -> Option<bool> {
         self.object_lock
-            .get_or_try_init(|| async { Ok(self.bucket_config().await?.object_lock) })
+            .get_or_try_init(|| self.object_lock_enabled())
             .await
+            .ok()
             .copied()
+    }
+
+    async fn object_lock_enabled(&self) -> Result<bool, StoreError> {
+        let answer = self
+            .client
+            .get_object_lock_configuration()
+            .bucket(&self.bucket)
+            .send()
+            .await;
+        match answer {
+            Ok(out) => Ok(out
+                .object_lock_configuration()
+                .and_then(|c| c.object_lock_enabled())
+                .is_some_and(|e| *e == ObjectLockEnabled::Enabled)),
+            Err(e) => {
+                let error = sdk_error("GetObjectLockConfiguration", None, e);
+                let not_configured = error.kind == StoreErrorKind::NotFound
+                    || error.code.as_deref() == Some("ObjectLockConfigurationNotFoundError");
+                if not_configured {
+                    Ok(false)
+                } else {
+                    Err(error)
+                }
+            }
+        }
     }
 
     fn copy_source(&self, key: &str, version: Option<&str>) -> String {
@@ -201,31 +227,52 @@ impl S3Store {
         }
     }
 
+    /// What a copy must carry over from its source version, read with one HEAD.
+    async fn source_settings(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<SourceSettings, StoreError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version.map(str::to_string))
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .map_err(|e| sdk_error("HeadObject", Some(key), e))?;
+        Ok(SourceSettings {
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            content_type: out.content_type().map(str::to_string),
+            content_encoding: out.content_encoding().map(str::to_string),
+            content_disposition: out.content_disposition().map(str::to_string),
+            content_language: out.content_language().map(str::to_string),
+            cache_control: out.cache_control().map(str::to_string),
+            website_redirect_location: out.website_redirect_location().map(str::to_string),
+            storage_class: out.storage_class().cloned(),
+            server_side_encryption: out.server_side_encryption().cloned(),
+            ssekms_key_id: out.ssekms_key_id().map(str::to_string),
+            bucket_key_enabled: out.bucket_key_enabled(),
+            sha256: out.checksum_sha256().is_some(),
+        })
+    }
+
     async fn copy_single(
         &self,
         request: &CopyInPlace,
-        head: &ObjectHead,
+        source: &SourceSettings,
     ) -> Result<CopyOutcome, StoreError> {
-        let mut copy = self
+        let copy = self
             .client
             .copy_object()
             .bucket(&self.bucket)
             .key(&request.key)
             .copy_source(self.copy_source(&request.key, request.version_id.as_deref()))
             .metadata_directive(MetadataDirective::Replace)
-            .set_metadata(Some(request.metadata.clone().into_iter().collect()))
-            .set_content_type(head.content_type.clone())
-            .set_storage_class(head.storage_class.as_deref().map(StorageClass::from));
-        if let Some(encryption) = &head.encryption {
-            copy = copy
-                .server_side_encryption(ServerSideEncryption::from(encryption.algorithm.as_str()))
-                .set_ssekms_key_id(encryption.kms_key_id.clone())
-                .set_bucket_key_enabled(encryption.bucket_key_enabled);
-        }
-        if head.checksum_sha256.is_some() {
-            copy = copy.checksum_algorithm(ChecksumAlgorithm::Sha256);
-        }
-        let out = copy
+            .set_metadata(Some(request.metadata.clone().into_iter().collect()));
+        let out = with_source_settings!(copy, source)
             .send()
             .await
             .map_err(|e| sdk_error("CopyObject", Some(&request.key), e))?;
@@ -239,28 +286,16 @@ impl S3Store {
     async fn copy_multipart(
         &self,
         request: &CopyInPlace,
-        head: &ObjectHead,
+        source: &SourceSettings,
     ) -> Result<CopyOutcome, StoreError> {
         let key = request.key.as_str();
-        let mut create = self
+        let create = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
-            .set_metadata(Some(request.metadata.clone().into_iter().collect()))
-            .set_content_type(head.content_type.clone())
-            .set_storage_class(head.storage_class.as_deref().map(StorageClass::from));
-        if let Some(encryption) = &head.encryption {
-            create = create
-                .server_side_encryption(ServerSideEncryption::from(encryption.algorithm.as_str()))
-                .set_ssekms_key_id(encryption.kms_key_id.clone())
-                .set_bucket_key_enabled(encryption.bucket_key_enabled);
-        }
-        let with_sha256 = head.checksum_sha256.is_some();
-        if with_sha256 {
-            create = create.checksum_algorithm(ChecksumAlgorithm::Sha256);
-        }
-        let upload = create
+            .set_metadata(Some(request.metadata.clone().into_iter().collect()));
+        let upload = with_source_settings!(create, source)
             .send()
             .await
             .map_err(|e| sdk_error("CreateMultipartUpload", Some(key), e))?;
@@ -273,7 +308,7 @@ impl S3Store {
             .with_key(key));
         };
         let result = self
-            .copy_parts_and_complete(request, head, &upload_id, with_sha256)
+            .copy_parts_and_complete(request, source, &upload_id)
             .await;
         if result.is_err() {
             let abort = self
@@ -294,16 +329,17 @@ impl S3Store {
     async fn copy_parts_and_complete(
         &self,
         request: &CopyInPlace,
-        head: &ObjectHead,
+        source_settings: &SourceSettings,
         upload_id: &str,
-        with_sha256: bool,
     ) -> Result<CopyOutcome, StoreError> {
         let key = request.key.as_str();
-        let part_size = request.part_size.max(1).max(head.size.div_ceil(MAX_PARTS));
-        let ranges: Vec<(i32, ByteRange)> = (0..head.size.div_ceil(part_size))
+        let size = source_settings.size;
+        let with_sha256 = source_settings.sha256;
+        let part_size = request.effective_part_size(size);
+        let ranges: Vec<(i32, ByteRange)> = (0..size.div_ceil(part_size))
             .map(|i| {
                 let first = i * part_size;
-                let last = (first + part_size).min(head.size) - 1;
+                let last = (first + part_size).min(size) - 1;
                 (i as i32 + 1, ByteRange { first, last })
             })
             .collect();
@@ -364,6 +400,54 @@ impl S3Store {
     }
 }
 
+/// The system metadata, encryption, storage class and checksum choice of a copy's source. With
+/// `MetadataDirective=REPLACE` S3 drops every header the copy request does not repeat.
+#[derive(Debug)]
+struct SourceSettings {
+    size: u64,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    website_redirect_location: Option<String>,
+    storage_class: Option<StorageClass>,
+    server_side_encryption: Option<ServerSideEncryption>,
+    ssekms_key_id: Option<String>,
+    bucket_key_enabled: Option<bool>,
+    /// The source stores a SHA-256 checksum: ask for one on the copy too.
+    sha256: bool,
+}
+
+/// Applies [`SourceSettings`] to a CopyObject or CreateMultipartUpload request (same setters).
+macro_rules! with_source_settings {
+    ($builder:expr, $source:expr) => {{
+        let source: &SourceSettings = $source;
+        let builder = $builder
+            .set_content_type(source.content_type.clone())
+            .set_content_encoding(source.content_encoding.clone())
+            .set_content_disposition(source.content_disposition.clone())
+            .set_content_language(source.content_language.clone())
+            .set_cache_control(source.cache_control.clone())
+            .set_website_redirect_location(source.website_redirect_location.clone())
+            .set_storage_class(source.storage_class.clone())
+            .set_server_side_encryption(source.server_side_encryption.clone())
+            .set_bucket_key_enabled(source.bucket_key_enabled);
+        // A KMS key id is only valid with SSE-KMS; S3 reports it only then.
+        let builder = if source.ssekms_key_id.is_some() {
+            builder.set_ssekms_key_id(source.ssekms_key_id.clone())
+        } else {
+            builder
+        };
+        if source.sha256 {
+            builder.checksum_algorithm(ChecksumAlgorithm::Sha256)
+        } else {
+            builder
+        }
+    }};
+}
+use with_source_settings;
+
 #[async_trait]
 impl ObjectStore for S3Store {
     fn location(&self) -> String {
@@ -415,7 +499,7 @@ impl ObjectStore for S3Store {
         });
         let legal_hold = match out.object_lock_legal_hold_status() {
             Some(status) => Some(*status == ObjectLockLegalHoldStatus::On),
-            None if self.has_object_lock().await.unwrap_or(false) => {
+            None if self.has_object_lock().await == Some(true) => {
                 let pinned = version.or(out.version_id());
                 self.legal_hold_of(key, pinned).await
             }
@@ -562,13 +646,13 @@ impl ObjectStore for S3Store {
     }
 
     async fn copy_in_place(&self, request: &CopyInPlace) -> Result<CopyOutcome, StoreError> {
-        let head = self
-            .head(&request.key, request.version_id.as_deref())
+        let source = self
+            .source_settings(&request.key, request.version_id.as_deref())
             .await?;
-        if head.size > request.multipart_threshold {
-            self.copy_multipart(request, &head).await
+        if source.size > request.multipart_threshold {
+            self.copy_multipart(request, &source).await
         } else {
-            self.copy_single(request, &head).await
+            self.copy_single(request, &source).await
         }
     }
 
@@ -580,7 +664,7 @@ impl ObjectStore for S3Store {
     ) -> Result<(), StoreError> {
         // S3 refuses a legal hold on a bucket without Object Lock; SeaweedFS accepts it, so the
         // bucket's configuration (read once per store) is checked first.
-        if !self.has_object_lock().await? {
+        if self.has_object_lock().await == Some(false) {
             return Err(StoreError::new(
                 StoreErrorKind::NoObjectLock,
                 "PutObjectLegalHold",
@@ -630,27 +714,7 @@ impl ObjectStore for S3Store {
             Some(BucketVersioningStatus::Suspended) => Versioning::Suspended,
             _ => Versioning::Unversioned,
         };
-        let lock = self
-            .client
-            .get_object_lock_configuration()
-            .bucket(&self.bucket)
-            .send()
-            .await;
-        let object_lock = match lock {
-            Ok(out) => out
-                .object_lock_configuration()
-                .and_then(|c| c.object_lock_enabled())
-                .is_some_and(|e| *e == ObjectLockEnabled::Enabled),
-            Err(e) => {
-                let error = sdk_error("GetObjectLockConfiguration", None, e);
-                let not_configured = error.kind == StoreErrorKind::NotFound
-                    || error.code.as_deref() == Some("ObjectLockConfigurationNotFoundError");
-                if !not_configured {
-                    return Err(error);
-                }
-                false
-            }
-        };
+        let object_lock = self.object_lock_enabled().await?;
         Ok(BucketConfig {
             versioning,
             object_lock,
@@ -713,7 +777,8 @@ where
     let detail = match (error.message(), status) {
         (Some(message), Some(status)) => format!("HTTP {status}: {message}"),
         (Some(message), None) => message.to_string(),
-        (None, Some(status)) => format!("HTTP {status}: {}", DisplayErrorContext(&error)),
+        // HEAD answers carry no body, hence no message.
+        (None, Some(status)) => format!("HTTP {status} without an error message"),
         (None, None) => DisplayErrorContext(&error).to_string(),
     };
     let mut store_error = StoreError::new(kind, action, detail);

@@ -159,6 +159,20 @@ pub struct CopyInPlace {
     pub part_size: u64,
 }
 
+impl CopyInPlace {
+    /// The part size actually used for an object of `size` bytes: at least S3's 5 MiB minimum,
+    /// and large enough to stay within S3's 10,000 parts.
+    pub fn effective_part_size(&self, size: u64) -> u64 {
+        self.part_size
+            .max(MIN_COPY_PART_SIZE)
+            .max(size.div_ceil(MAX_COPY_PARTS))
+    }
+}
+
+/// S3's smallest part (except the last).
+pub const MIN_COPY_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// S3's largest number of parts in one upload.
+pub const MAX_COPY_PARTS: u64 = 10_000;
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 5 * 1024 * 1024 * 1024;
 pub const DEFAULT_COPY_PART_SIZE: u64 = 512 * 1024 * 1024;
 
