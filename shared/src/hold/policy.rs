@@ -226,70 +226,6 @@ pub fn parse_size(setting: &str, text: &str) -> Result<u64, PolicyError> {
         })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn selections_parse() {
-        assert_eq!(
-            SelectionSpec::parse("s", "all").unwrap(),
-            SelectionSpec::Everything
-        );
-        assert_eq!(
-            SelectionSpec::parse("s", "matters:s3://legal/register.json").unwrap(),
-            SelectionSpec::Matters(RegisterLocation::S3 {
-                bucket: "legal".into(),
-                key: "register.json".into()
-            })
-        );
-        assert_eq!(
-            SelectionSpec::parse("s", "matters:samples/matters.json").unwrap(),
-            SelectionSpec::Matters(RegisterLocation::Path("samples/matters.json".into()))
-        );
-        assert_eq!(
-            SelectionSpec::parse("s", "field:participantData.legalHold=true").unwrap(),
-            SelectionSpec::FieldEquals {
-                path: "participantData.legalHold".into(),
-                value: "true".into()
-            }
-        );
-        for bad in [
-            "",
-            "some",
-            "matters:",
-            "matters:s3://bucket",
-            "field:noequals",
-            "field:a..b=1",
-        ] {
-            let err = SelectionSpec::parse(ENV_HOLD_SELECT, bad).unwrap_err();
-            assert_eq!(err.setting, ENV_HOLD_SELECT, "{bad}");
-        }
-    }
-
-    #[test]
-    fn markings_parse_in_any_combination() {
-        let m = Marking::parse("m", "tags, object-lock").unwrap();
-        assert!(m.tags && m.object_lock && !m.metadata);
-        assert_eq!(m.names(), vec!["tags", "object-lock"]);
-        assert_eq!(Marking::parse("m", "all").unwrap(), Marking::ALL);
-        let err = Marking::parse(ENV_HOLD_MARKING, "tags,stickers").unwrap_err();
-        assert!(err.to_string().contains("stickers") && err.to_string().contains(ENV_HOLD_MARKING));
-        assert!(Marking::parse("m", " , ").is_err());
-    }
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("t", "5GiB").unwrap(), 5 << 30);
-        assert_eq!(parse_size("t", "8 MiB").unwrap(), 8 << 20);
-        assert_eq!(parse_size("t", "1000").unwrap(), 1000);
-        assert_eq!(parse_size("t", "5MB").unwrap(), 5_000_000);
-        assert!(parse_size("t", "0").is_err());
-        assert!(parse_size("t", "5 parsecs").is_err());
-        assert!(parse_size("t", "GiB").is_err());
-    }
-}
-
 /// S3's bounds on UploadPartCopy part sizes, and on a single CopyObject.
 const MIN_PART_SIZE: u64 = 5 << 20;
 const MAX_PART_SIZE: u64 = 5 << 30;
@@ -447,5 +383,69 @@ mod settings_tests {
                 .problem
                 .contains("not loaded")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selections_parse() {
+        assert_eq!(
+            SelectionSpec::parse("s", "all").unwrap(),
+            SelectionSpec::Everything
+        );
+        assert_eq!(
+            SelectionSpec::parse("s", "matters:s3://legal/register.json").unwrap(),
+            SelectionSpec::Matters(RegisterLocation::S3 {
+                bucket: "legal".into(),
+                key: "register.json".into()
+            })
+        );
+        assert_eq!(
+            SelectionSpec::parse("s", "matters:samples/matters.json").unwrap(),
+            SelectionSpec::Matters(RegisterLocation::Path("samples/matters.json".into()))
+        );
+        assert_eq!(
+            SelectionSpec::parse("s", "field:participantData.legalHold=true").unwrap(),
+            SelectionSpec::FieldEquals {
+                path: "participantData.legalHold".into(),
+                value: "true".into()
+            }
+        );
+        for bad in [
+            "",
+            "some",
+            "matters:",
+            "matters:s3://bucket",
+            "field:noequals",
+            "field:a..b=1",
+        ] {
+            let err = SelectionSpec::parse(ENV_HOLD_SELECT, bad).unwrap_err();
+            assert_eq!(err.setting, ENV_HOLD_SELECT, "{bad}");
+        }
+    }
+
+    #[test]
+    fn markings_parse_in_any_combination() {
+        let m = Marking::parse("m", "tags, object-lock").unwrap();
+        assert!(m.tags && m.object_lock && !m.metadata);
+        assert_eq!(m.names(), vec!["tags", "object-lock"]);
+        assert_eq!(Marking::parse("m", "all").unwrap(), Marking::ALL);
+        let err = Marking::parse(ENV_HOLD_MARKING, "tags,stickers").unwrap_err();
+        assert!(err.to_string().contains("stickers") && err.to_string().contains(ENV_HOLD_MARKING));
+        assert!(Marking::parse("m", " , ").is_err());
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("t", "5GiB").unwrap(), 5 << 30);
+        assert_eq!(parse_size("t", "8 MiB").unwrap(), 8 << 20);
+        assert_eq!(parse_size("t", "1000").unwrap(), 1000);
+        assert_eq!(parse_size("t", "5MB").unwrap(), 5_000_000);
+        assert!(parse_size("t", "0").is_err());
+        assert!(parse_size("t", "5 parsecs").is_err());
+        assert!(parse_size("t", "GiB").is_err());
     }
 }

@@ -133,6 +133,26 @@ fn check_matter_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+impl MatterRegister {
+    /// Load from where the policy says: a path, or `s3://bucket/key` read through `store`, which
+    /// the caller opens on that bucket.
+    pub async fn load(
+        location: &super::policy::RegisterLocation,
+        store: Option<&dyn ObjectStore>,
+    ) -> Result<MatterRegister, RegisterError> {
+        match location {
+            super::policy::RegisterLocation::Path(path) => Self::load_path(path),
+            super::policy::RegisterLocation::S3 { bucket, key } => match store {
+                Some(store) if store.bucket() == bucket => Self::load_store(store, key).await,
+                _ => Err(RegisterError {
+                    source_name: format!("s3://{bucket}/{key}"),
+                    problem: format!("no store opened on bucket {bucket}"),
+                }),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,26 +191,6 @@ mod tests {
             let err = MatterRegister::from_json("reg.json", json.as_bytes()).unwrap_err();
             let text = err.to_string();
             assert!(text.contains("reg.json") && text.contains(needle), "{text}");
-        }
-    }
-}
-
-impl MatterRegister {
-    /// Load from where the policy says: a path, or `s3://bucket/key` read through `store`, which
-    /// the caller opens on that bucket.
-    pub async fn load(
-        location: &super::policy::RegisterLocation,
-        store: Option<&dyn ObjectStore>,
-    ) -> Result<MatterRegister, RegisterError> {
-        match location {
-            super::policy::RegisterLocation::Path(path) => Self::load_path(path),
-            super::policy::RegisterLocation::S3 { bucket, key } => match store {
-                Some(store) if store.bucket() == bucket => Self::load_store(store, key).await,
-                _ => Err(RegisterError {
-                    source_name: format!("s3://{bucket}/{key}"),
-                    problem: format!("no store opened on bucket {bucket}"),
-                }),
-            },
         }
     }
 }
