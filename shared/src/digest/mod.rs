@@ -27,3 +27,6 @@ pub use options::HashOptions;
 pub use result::ObjectDigest;
 pub use retry::RetryPolicy;
 pub use streaming::{Digests, StreamingDigest, sha256_hex};
+
+#[cfg(test)]
+mod engine_tests;
