@@ -235,14 +235,32 @@ impl DigestEngine {
         with_md5: bool,
         retries: &mut u32,
     ) -> Result<StreamingDigest, DigestError> {
-        let key = pinned.key.clone();
+        let options = &self.inner.options;
+        let mut digest = StreamingDigest::new(with_md5);
+        let internal = |message| DigestError::Internal {
+            key: pinned.key.clone(),
+            message,
+        };
+
+        if pinned.size <= options.part_size {
+            // One GET: fetched on this task, no pipeline needed.
+            let part = parts(pinned.size, options.part_size)
+                .next()
+                .expect("every object has a first part");
+            let (part, permit) = acquire(self.inner.budget.clone(), part).await;
+            let fetched =
+                fetch_part(self.inner.store.as_ref(), pinned, part, &options.retry).await?;
+            *retries += fetched.retries;
+            return hash_part(digest, fetched, permit).await.map_err(internal);
+        }
+
         let pinned = Arc::new(pinned.clone());
         let budget = self.inner.budget.clone();
         let engine = self.inner.clone();
         // Permits are taken one part after the other (`then`), so a later part of an object never
         // holds budget that an earlier part of the same object waits for.
         let mut fetches = std::pin::pin!(
-            stream::iter(parts(pinned.size, self.inner.options.part_size))
+            stream::iter(parts(pinned.size, options.part_size))
                 .then(move |part| acquire(budget.clone(), part))
                 .map(move |(part, permit)| {
                     let engine = engine.clone();
@@ -254,15 +272,10 @@ impl DigestEngine {
                         fetched.map(|fetched| (fetched, permit))
                     })
                 })
-                .buffered(self.inner.options.part_concurrency)
+                .buffered(options.part_concurrency)
         );
 
-        let mut digest = StreamingDigest::new(with_md5);
         while let Some(joined) = fetches.next().await {
-            let internal = |message| DigestError::Internal {
-                key: key.clone(),
-                message,
-            };
             let (fetched, permit) = joined.map_err(internal)??;
             *retries += fetched.retries;
             digest = hash_part(digest, fetched, permit).await.map_err(internal)?;
