@@ -1,1 +1,32 @@
-//! digest (being built)
+//! Streaming SHA-256 of object versions, with MD5 for ETag cross-checks, in bounded memory.
+//!
+//! - [`StreamingDigest`]: SHA-256 (SHA-NI / ARMv8 picked at run time by `sha2`) and, when the ETag
+//!   can be checked, MD5 of the same bytes in one pass.
+//! - [`DigestEngine`] / [`hash_version`] / [`hash_many`]: read one version (pinned by HEAD) from an
+//!   [`ObjectStore`](crate::store::ObjectStore) as concurrent ranged GETs, hash the parts in order
+//!   off the async runtime, and cross-check the result with the ETag and the stored checksum.
+//! - Transient store errors are retried with exponential backoff and jitter; a broken body resumes
+//!   from its byte offset with a ranged GET of the same version.
+//! - Memory: every buffered byte holds a share of one budget ([`HashOptions::memory_budget`]), so
+//!   peak memory depends neither on object size nor on the number of objects.
+
+mod check;
+mod engine;
+mod error;
+mod fetch;
+mod options;
+mod plan;
+mod result;
+mod retry;
+mod streaming;
+
+pub use check::Check;
+pub use engine::{DigestEngine, HashItem, HashOutcome, hash_many, hash_version};
+pub use error::DigestError;
+pub use options::HashOptions;
+pub use result::ObjectDigest;
+pub use retry::RetryPolicy;
+pub use streaming::{Digests, StreamingDigest, sha256_hex};
+
+#[cfg(test)]
+mod engine_tests;

@@ -1,0 +1,79 @@
+//! Why one object could not be hashed. Every message names the key (and the version when pinned).
+
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DigestError {
+    /// The store refused or kept failing (after retries, for transient errors).
+    #[error("{source} (gave up after {attempts} attempt(s))")]
+    Store { source: StoreError, attempts: u32 },
+
+    /// The store answered with another version than the pinned one: nothing of it was hashed.
+    #[error(
+        "{key:?}: the store served version {served:?} where version {pinned:?} was pinned; \
+         refusing to hash a different version"
+    )]
+    VersionChanged {
+        key: String,
+        pinned: Option<String>,
+        served: Option<String>,
+    },
+
+    /// The ETag changed between HEAD and a GET: the object was overwritten while being read.
+    #[error(
+        "{key:?} (version {version:?}) changed while it was read: ETag {pinned_etag} at HEAD, \
+         {served_etag} in a GET"
+    )]
+    ContentChanged {
+        key: String,
+        version: Option<String>,
+        pinned_etag: String,
+        served_etag: String,
+    },
+
+    /// A body was longer (or announced another length) than HEAD's size allows.
+    #[error(
+        "{key:?} (version {version:?}): {what}: expected {expected} bytes, the store served {served}"
+    )]
+    LengthMismatch {
+        key: String,
+        version: Option<String>,
+        what: &'static str,
+        expected: u64,
+        served: u64,
+    },
+
+    /// The hashing worker failed (a panic); a bug, reported rather than hidden.
+    #[error("hashing {key:?} failed: {message}")]
+    Internal { key: String, message: String },
+}
+
+impl DigestError {
+    pub(crate) fn store(key: &str, source: StoreError, attempts: u32) -> Self {
+        let source = if source.key.is_none() {
+            source.with_key(key)
+        } else {
+            source
+        };
+        DigestError::Store { source, attempts }
+    }
+
+    /// The key of the object that could not be hashed.
+    pub fn key(&self) -> &str {
+        match self {
+            DigestError::Store { source, .. } => source.key.as_deref().unwrap_or_default(),
+            DigestError::VersionChanged { key, .. }
+            | DigestError::ContentChanged { key, .. }
+            | DigestError::LengthMismatch { key, .. }
+            | DigestError::Internal { key, .. } => key,
+        }
+    }
+
+    /// The store error behind this one, when there is one (e.g. to tell NotFound from AccessDenied).
+    pub fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            DigestError::Store { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

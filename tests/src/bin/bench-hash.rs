@@ -1,0 +1,764 @@
+//! `bench-hash`: throughput and memory benchmarks of the hashing engine (issue 4). Not a test:
+//! it prints figures and their ratio to a baseline measured in the same run.
+//!
+//! ```text
+//! cargo run --release -p custody-tests --bin bench-hash -- [a|b|c|all] [flags]
+//!   a  in-memory SHA-256 on one core vs `openssl speed -evp sha256`; speed-up on all cores
+//!   b  through a local SeaweedFS: large and small objects, vs download-only and vs boto3
+//!   c  peak RSS of a child process hashing one large object (and one 8x smaller)
+//! flags (sizes for a quick run): --cpu-mib N --large-count N --large-mib N --small-count N
+//!   --small-kib N --rss-mib N --runs N --part-mib N --part-concurrency N --budget-mib N
+//!   --object-concurrency N --boto3-workers N
+//! ```
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use bytes::Bytes;
+use custody_core::digest::{DigestEngine, HashItem, HashOptions, StreamingDigest};
+use custody_core::store::s3::{S3Options, S3Store, StaticCredentials};
+use custody_core::store::{BucketSpec, ByteRange, ObjectStore};
+use custody_tests::{Identity, SeaweedFs, unique_bucket, workspace_root};
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+const MIB: u64 = 1024 * 1024;
+const KIB: u64 = 1024;
+
+struct Args {
+    sections: Vec<char>,
+    cpu_mib: u64,
+    large_count: usize,
+    large_mib: u64,
+    small_count: usize,
+    small_kib: u64,
+    rss_mib: u64,
+    runs: usize,
+    options: HashOptions,
+    boto3_workers: usize,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args {
+        sections: Vec::new(),
+        cpu_mib: 1024,
+        large_count: 8,
+        large_mib: 256,
+        small_count: 10_000,
+        small_kib: 4,
+        rss_mib: 2048,
+        runs: 3,
+        options: HashOptions::default(),
+        boto3_workers: 32,
+    };
+    let mut raw = std::env::args().skip(1);
+    while let Some(arg) = raw.next() {
+        let mut value = |name: &str| -> Result<u64> {
+            raw.next()
+                .ok_or_else(|| anyhow!("{name} needs a value"))?
+                .parse()
+                .with_context(|| format!("{name} needs a number"))
+        };
+        match arg.as_str() {
+            "a" | "b" | "c" => args.sections.push(arg.chars().next().unwrap()),
+            "all" => args.sections.extend(['a', 'b', 'c']),
+            "--cpu-mib" => args.cpu_mib = value(&arg)?,
+            "--large-count" => args.large_count = value(&arg)? as usize,
+            "--large-mib" => args.large_mib = value(&arg)?,
+            "--small-count" => args.small_count = value(&arg)? as usize,
+            "--small-kib" => args.small_kib = value(&arg)?,
+            "--rss-mib" => args.rss_mib = value(&arg)?,
+            "--runs" => args.runs = value(&arg)?.max(1) as usize,
+            "--part-mib" => args.options.part_size = value(&arg)? * MIB,
+            "--part-concurrency" => args.options.part_concurrency = value(&arg)? as usize,
+            "--budget-mib" => args.options.memory_budget = value(&arg)? * MIB,
+            "--object-concurrency" => args.options.object_concurrency = value(&arg)? as usize,
+            "--boto3-workers" => args.boto3_workers = value(&arg)? as usize,
+            "-h" | "--help" => {
+                println!(
+                    "{}",
+                    include_str!("bench-hash.rs")
+                        .lines()
+                        .take(13)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    if args.sections.is_empty() {
+        args.sections.extend(['a', 'b', 'c']);
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("rss-child") {
+        return rss_child().await;
+    }
+    let args = parse_args()?;
+    println!("{}", machine_line());
+    if args.sections.contains(&'a') {
+        bench_cpu(&args)?;
+    }
+    if args.sections.iter().any(|s| *s == 'b' || *s == 'c') {
+        let server = SeaweedFs::start().await?;
+        if args.sections.contains(&'b') {
+            bench_store(&args, &server).await?;
+        }
+        if args.sections.contains(&'c') {
+            bench_rss(&args, &server).await?;
+        }
+    }
+    println!("{}", machine_line());
+    Ok(())
+}
+
+fn machine_line() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "machine: {cores} cores, SHA-NI {}, load average {}",
+        if sha_ni() { "present" } else { "absent" },
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+fn sha_ni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("sha")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) CPU
+
+fn bench_cpu(args: &Args) -> Result<()> {
+    println!("\n== (a) in-memory SHA-256 ==");
+    let buffer = pseudo_random(64 * MIB as usize, 1);
+    let rounds = (args.cpu_mib / 64).max(1) as usize;
+
+    let ours = best_of(args.runs, || {
+        let started = Instant::now();
+        for _ in 0..rounds {
+            let mut digest = StreamingDigest::new(false);
+            digest.update(&buffer);
+            std::hint::black_box(digest.finish());
+        }
+        rate(rounds as u64 * 64 * MIB, started.elapsed())
+    });
+    let blocks = best_of(args.runs, || {
+        // What `openssl speed` does: a whole digest per 8 KiB block.
+        let started = Instant::now();
+        for _ in 0..rounds {
+            for block in buffer.chunks(8192) {
+                let mut digest = StreamingDigest::new(false);
+                digest.update(block);
+                std::hint::black_box(digest.finish());
+            }
+        }
+        rate(rounds as u64 * 64 * MIB, started.elapsed())
+    });
+    let openssl = openssl_speed("sha256")?;
+    println!(
+        "sha2 streaming, 1 core:        {:>8.0} MB/s  = {:.3} x openssl",
+        ours / 1e6,
+        ours / openssl
+    );
+    println!(
+        "sha2 per 8 KiB block, 1 core:  {:>8.0} MB/s  = {:.3} x openssl",
+        blocks / 1e6,
+        blocks / openssl
+    );
+    println!(
+        "openssl speed -evp sha256 (8 KiB blocks): {:>8.0} MB/s",
+        openssl / 1e6
+    );
+
+    let md5 = best_of(args.runs, || {
+        let started = Instant::now();
+        let mut digest = StreamingDigest::new(true);
+        digest.update(&buffer);
+        std::hint::black_box(digest.finish());
+        rate(64 * MIB, started.elapsed())
+    });
+    let mut both = StreamingDigest::new(true);
+    let chunks = [Bytes::from(buffer.clone())];
+    let both_rate = best_of(args.runs, || {
+        let started = Instant::now();
+        both.update_chunks(&chunks);
+        rate(64 * MIB, started.elapsed())
+    });
+    println!(
+        "SHA-256+MD5 one thread: {:.0} MB/s; SHA-256 || MD5 on two threads: {:.0} MB/s (openssl md5: {:.0} MB/s)",
+        md5 / 1e6,
+        both_rate / 1e6,
+        openssl_speed("md5")? / 1e6
+    );
+
+    // Speed-up across objects: the same objects hashed on one thread, then on every core.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let objects: Vec<Vec<u8>> = (0..(4 * cores).max(8))
+        .map(|i| pseudo_random(32 * MIB as usize, i as u64 + 10))
+        .collect();
+    let one = best_of(args.runs, || hash_objects_on(&objects, 1));
+    let all = best_of(args.runs, || hash_objects_on(&objects, cores));
+    println!(
+        "{} objects of 32 MiB: 1 thread {:.0} MB/s, {cores} threads {:.0} MB/s = {:.2}x speed-up",
+        objects.len(),
+        one / 1e6,
+        all / 1e6,
+        all / one
+    );
+    Ok(())
+}
+
+fn hash_objects_on(objects: &[Vec<u8>], threads: usize) -> f64 {
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some(object) = objects.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let mut digest = StreamingDigest::new(false);
+                    digest.update(object);
+                    std::hint::black_box(digest.finish());
+                }
+            });
+        }
+    });
+    let bytes: usize = objects.iter().map(Vec::len).sum();
+    rate(bytes as u64, started.elapsed())
+}
+
+/// Bytes per second of `openssl speed -evp <algorithm>` on 8 KiB blocks, one process.
+fn openssl_speed(algorithm: &str) -> Result<f64> {
+    let output = Command::new("openssl")
+        .args([
+            "speed", "-seconds", "3", "-bytes", "8192", "-mr", "-evp", algorithm,
+        ])
+        .output()
+        .context("running openssl speed")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // Machine-readable result line: `+F:<n>:<algorithm>:<bytes per second>`.
+    text.lines()
+        .filter_map(|line| line.strip_prefix("+F:"))
+        .filter_map(|line| line.rsplit(':').next())
+        .find_map(|value| value.trim().parse::<f64>().ok())
+        .ok_or_else(|| anyhow!("no +F: line in openssl speed output:\n{text}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) through the local S3 server
+
+struct Measured {
+    bytes: u64,
+    objects: usize,
+    seconds: f64,
+}
+
+impl Measured {
+    fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / self.seconds / 1e6
+    }
+
+    fn objects_per_s(&self) -> f64 {
+        self.objects as f64 / self.seconds
+    }
+
+    fn line(&self, what: &str, baseline: Option<&Measured>) -> String {
+        let ratio = baseline.map_or(String::new(), |b| {
+            format!(
+                "  = {:.2} x {}",
+                self.mb_per_s() / b.mb_per_s(),
+                "download-only"
+            )
+        });
+        format!(
+            "{what:<34} {:>8.1} MB/s {:>9.0} objects/s  ({:.2} s){ratio}",
+            self.mb_per_s(),
+            self.objects_per_s(),
+            self.seconds
+        )
+    }
+}
+
+async fn bench_store(args: &Args, server: &SeaweedFs) -> Result<()> {
+    println!("\n== (b) through SeaweedFS on 127.0.0.1 ==");
+    let bucket = unique_bucket("bench-b");
+    server
+        .create_bucket(
+            &bucket,
+            BucketSpec {
+                versioned: true,
+                object_lock: false,
+            },
+        )
+        .await?;
+    let client = server.client().await;
+    let store: Arc<dyn ObjectStore> = Arc::new(server.store(&bucket).await);
+
+    let large = upload_set(
+        &client,
+        &bucket,
+        "large/",
+        args.large_count,
+        args.large_mib * MIB,
+        2,
+    )
+    .await?;
+    let small = upload_set(
+        &client,
+        &bucket,
+        "small/",
+        args.small_count,
+        args.small_kib * KIB,
+        64,
+    )
+    .await?;
+    let options = &args.options;
+    println!(
+        "engine options: part {} MiB, {} parts in flight per object, {} objects at once, budget {} MiB",
+        options.part_size / MIB,
+        options.part_concurrency,
+        options.object_concurrency,
+        options.memory_budget / MIB
+    );
+
+    for (label, set) in [
+        (
+            format!("{} x {} MiB", args.large_count, args.large_mib),
+            &large,
+        ),
+        (
+            format!("{} x {} KiB", args.small_count, args.small_kib),
+            &small,
+        ),
+    ] {
+        println!("-- {label} --");
+        let prefix = set.prefix.clone();
+        let download = best_measure(args.runs, || download_only(&store, set, options)).await?;
+        let with_md5 = best_measure(args.runs, || hash_set(&store, set, options, true)).await?;
+        let sha_only = best_measure(args.runs, || hash_set(&store, set, options, false)).await?;
+        let boto3 = best_measure(args.runs, || {
+            boto3(server, &bucket, &prefix, args.boto3_workers)
+        })
+        .await?;
+        println!("{}", download.line("download only (same client)", None));
+        println!(
+            "{}",
+            with_md5.line("hash SHA-256 + MD5 (ETag check)", Some(&download))
+        );
+        println!("{}", sha_only.line("hash SHA-256 only", Some(&download)));
+        println!("{}", boto3.line("boto3 script (SHA-256)", Some(&download)));
+        println!(
+            "engine vs boto3: {:.2}x (with ETag check), {:.2}x (SHA-256 only)",
+            with_md5.mb_per_s() / boto3.mb_per_s(),
+            sha_only.mb_per_s() / boto3.mb_per_s()
+        );
+    }
+    Ok(())
+}
+
+struct ObjectSet {
+    prefix: String,
+    objects: Vec<(String, u64, String)>,
+}
+
+async fn upload_set(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    count: usize,
+    size: u64,
+    concurrency: usize,
+) -> Result<ObjectSet> {
+    let started = Instant::now();
+    let limit = Arc::new(Semaphore::new(concurrency));
+    let mut tasks = JoinSet::new();
+    for i in 0..count {
+        let permit = limit.clone().acquire_owned().await?;
+        let client = client.clone();
+        let bucket = bucket.to_string();
+        let key = format!("{prefix}{i:06}");
+        tasks.spawn(async move {
+            let body = Bytes::from(pseudo_random(size as usize, i as u64 * 7919 + size));
+            let sha = custody_core::digest::sha256_hex(&body);
+            client
+                .put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .body(body.into())
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow!(
+                        "PutObject {key}: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(&e)
+                    )
+                })?;
+            drop(permit);
+            Ok::<_, anyhow::Error>((key, size, sha))
+        });
+    }
+    let mut objects = Vec::with_capacity(count);
+    while let Some(joined) = tasks.join_next().await {
+        objects.push(joined??);
+    }
+    objects.sort();
+    println!(
+        "uploaded {count} x {} KiB under {prefix} in {:.1} s",
+        size / KIB,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ObjectSet {
+        prefix: prefix.to_string(),
+        objects,
+    })
+}
+
+/// The I/O ceiling: the same client and the same GETs (ranged parts of the same size, as many in
+/// flight as the engine allows itself), bytes drained and dropped.
+async fn download_only(
+    store: &Arc<dyn ObjectStore>,
+    set: &ObjectSet,
+    options: &HashOptions,
+) -> Result<Measured> {
+    let part = options.part_size.min(options.memory_budget);
+    let largest = set.objects.iter().map(|o| o.1).max().unwrap_or(0);
+    let in_flight = if largest > part {
+        ((options.memory_budget / part) as usize).max(1)
+    } else {
+        options.object_concurrency
+    };
+    let limit = Arc::new(Semaphore::new(in_flight));
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for (key, size, _) in &set.objects {
+        let ranges: Vec<Option<ByteRange>> = if *size <= part {
+            vec![None]
+        } else {
+            (0..size.div_ceil(part))
+                .map(|i| {
+                    Some(ByteRange {
+                        first: i * part,
+                        last: ((i + 1) * part).min(*size) - 1,
+                    })
+                })
+                .collect()
+        };
+        for range in ranges {
+            let permit = limit.clone().acquire_owned().await?;
+            let store = store.clone();
+            let key = key.clone();
+            tasks.spawn(async move {
+                let mut body = store.get(&key, None, range).await?;
+                let mut bytes = 0u64;
+                while let Some(chunk) = body.chunks.next().await {
+                    bytes += chunk?.len() as u64;
+                }
+                drop(permit);
+                Ok::<_, anyhow::Error>(bytes)
+            });
+        }
+        while let Some(joined) = tasks.try_join_next() {
+            joined??;
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined??;
+    }
+    Ok(Measured {
+        bytes: set.objects.iter().map(|o| o.1).sum(),
+        objects: set.objects.len(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+async fn hash_set(
+    store: &Arc<dyn ObjectStore>,
+    set: &ObjectSet,
+    options: &HashOptions,
+    etag_check: bool,
+) -> Result<Measured> {
+    let engine = DigestEngine::new(
+        store.clone(),
+        HashOptions {
+            verify_etag_md5: etag_check,
+            ..options.clone()
+        },
+    );
+    let started = Instant::now();
+    let results = engine
+        .hash_many(
+            set.objects
+                .iter()
+                .map(|(key, _, _)| HashItem::from(key.as_str())),
+        )
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    for ((key, size, sha), result) in set.objects.iter().zip(results) {
+        let digest = result.with_context(|| format!("hashing {key}"))?;
+        ensure!(
+            digest.sha256_hex == *sha && digest.size == *size,
+            "{key}: wrong digest"
+        );
+        ensure!(!digest.has_mismatch(), "{key}: {:?}", digest.findings());
+    }
+    Ok(Measured {
+        bytes: set.objects.iter().map(|o| o.1).sum(),
+        objects: set.objects.len(),
+        seconds,
+    })
+}
+
+async fn boto3(server: &SeaweedFs, bucket: &str, prefix: &str, workers: usize) -> Result<Measured> {
+    let root = workspace_root();
+    let output = tokio::process::Command::new(root.join(".tools/venv/bin/python"))
+        .arg(root.join("tests/bench/boto3_hash.py"))
+        .args([
+            "--endpoint",
+            &server.endpoint(),
+            "--bucket",
+            bucket,
+            "--prefix",
+            prefix,
+        ])
+        .args(["--workers", &workers.to_string()])
+        .env("AWS_ACCESS_KEY_ID", Identity::Admin.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", Identity::Admin.secret_access_key())
+        .output()
+        .await
+        .context("running tests/bench/boto3_hash.py (run scripts/install-tools.sh)")?;
+    ensure!(
+        output.status.success(),
+        "boto3_hash.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    Ok(Measured {
+        bytes: report["bytes"].as_u64().context("bytes")?,
+        objects: report["objects"].as_u64().context("objects")? as usize,
+        seconds: report["seconds"].as_f64().context("seconds")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) peak memory
+
+async fn bench_rss(args: &Args, server: &SeaweedFs) -> Result<()> {
+    println!("\n== (c) peak RSS of a process hashing one object ==");
+    let bucket = unique_bucket("bench-c");
+    server
+        .create_bucket(
+            &bucket,
+            BucketSpec {
+                versioned: true,
+                object_lock: false,
+            },
+        )
+        .await?;
+    let client = server.client().await;
+    for size in [args.rss_mib * MIB, (args.rss_mib / 8).max(1) * MIB] {
+        let key = format!("rss/{}MiB", size / MIB);
+        let sha = upload_multipart(&client, &bucket, &key, size).await?;
+        let output = Command::new(std::env::current_exe()?)
+            .args(["rss-child", &server.endpoint(), &bucket, &key])
+            .env("AWS_ACCESS_KEY_ID", Identity::Admin.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", Identity::Admin.secret_access_key())
+            .env("BENCH_PART_SIZE", args.options.part_size.to_string())
+            .env(
+                "BENCH_PART_CONCURRENCY",
+                args.options.part_concurrency.to_string(),
+            )
+            .env("BENCH_BUDGET", args.options.memory_budget.to_string())
+            .output()?;
+        ensure!(
+            output.status.success(),
+            "rss child failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        ensure!(
+            report["sha256"] == sha.as_str(),
+            "{key}: the child computed a wrong digest"
+        );
+        let peak = report["peak_kib"].as_u64().unwrap_or(0) as f64 / 1024.0;
+        let before = report["before_kib"].as_u64().unwrap_or(0) as f64 / 1024.0;
+        println!(
+            "{:>6} MiB object: peak RSS {peak:.1} MiB (client ready, before hashing: {before:.1} MiB), \
+             {:.0} MB/s; target < 64 MiB: {}",
+            size / MIB,
+            report["mb_per_s"].as_f64().unwrap_or(0.0),
+            if peak < 64.0 { "met" } else { "MISSED" }
+        );
+    }
+    Ok(())
+}
+
+/// Uploads `size` pseudo-random bytes in 64 MiB parts (never holding more than one part) and
+/// returns their SHA-256.
+async fn upload_multipart(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    size: u64,
+) -> Result<String> {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let upload = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await?;
+    let upload_id = upload.upload_id().context("no upload id")?.to_string();
+    let part_size = 64 * MIB;
+    let mut digest = StreamingDigest::new(false);
+    let mut parts = Vec::new();
+    for (n, first) in (0..size).step_by(part_size as usize).enumerate() {
+        let len = part_size.min(size - first) as usize;
+        let body = pseudo_random(len, first + size);
+        digest.update(&body);
+        let done = client
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .part_number(n as i32 + 1)
+            .body(Bytes::from(body).into())
+            .send()
+            .await?;
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n as i32 + 1)
+                .set_e_tag(done.e_tag().map(String::from))
+                .build(),
+        );
+    }
+    client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(digest.finish().sha256_hex())
+}
+
+/// The child of (c): hashes one object with the engine and reports its own peak RSS (VmHWM).
+async fn rss_child() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let [endpoint, bucket, key] = args.as_slice() else {
+        bail!("usage: bench-hash rss-child ENDPOINT BUCKET KEY");
+    };
+    let env_number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let defaults = HashOptions::default();
+    let options = HashOptions {
+        part_size: env_number("BENCH_PART_SIZE").unwrap_or(defaults.part_size),
+        part_concurrency: env_number("BENCH_PART_CONCURRENCY")
+            .map_or(defaults.part_concurrency, |n| n as usize),
+        memory_budget: env_number("BENCH_BUDGET").unwrap_or(defaults.memory_budget),
+        ..defaults
+    };
+    let store: Arc<dyn ObjectStore> = Arc::new(
+        S3Store::connect(&S3Options {
+            region: Some("us-east-1".into()),
+            endpoint: Some(endpoint.clone()),
+            force_path_style: true,
+            credentials: Some(StaticCredentials {
+                access_key_id: std::env::var("AWS_ACCESS_KEY_ID")?,
+                secret_access_key: std::env::var("AWS_SECRET_ACCESS_KEY")?,
+                session_token: None,
+            }),
+            ..S3Options::new(bucket.clone())
+        })
+        .await,
+    );
+    store.head(key, None).await?;
+    let before = vm_hwm_kib()?;
+    let started = Instant::now();
+    let digest = DigestEngine::new(store, options)
+        .hash_version(key, None)
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let peak = vm_hwm_kib()?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "sha256": digest.sha256_hex,
+            "size": digest.size,
+            "before_kib": before,
+            "peak_kib": peak,
+            "mb_per_s": digest.size as f64 / seconds / 1e6,
+        })
+    );
+    Ok(())
+}
+
+fn vm_hwm_kib() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| anyhow!("no VmHWM in /proc/self/status"))
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Incompressible, reproducible bytes (xorshift64*), fast enough to generate gigabytes.
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn rate(bytes: u64, elapsed: Duration) -> f64 {
+    bytes as f64 / elapsed.as_secs_f64()
+}
+
+fn best_of(runs: usize, mut measure: impl FnMut() -> f64) -> f64 {
+    (0..runs).map(|_| measure()).fold(0.0, f64::max)
+}
+
+async fn best_measure<F, Fut>(runs: usize, mut measure: F) -> Result<Measured>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Measured>>,
+{
+    let mut best: Option<Measured> = None;
+    for _ in 0..runs {
+        let m = measure().await?;
+        if best.as_ref().is_none_or(|b| m.seconds < b.seconds) {
+            best = Some(m);
+        }
+    }
+    best.ok_or_else(|| anyhow!("no run"))
+}

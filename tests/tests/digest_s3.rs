@@ -1,0 +1,536 @@
+//! The hashing engine against a real S3-compatible server (SeaweedFS on 127.0.0.1): cross-checks,
+//! version pinning, ranged reads, and resuming bodies cut off mid-stream by a real TCP proxy.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use custody_core::digest::{
+    Check, DigestEngine, DigestError, HashItem, HashOptions, RetryPolicy, sha256_hex,
+};
+use custody_core::store::s3::{S3Options, S3Store};
+use custody_core::store::*;
+use custody_tests::{Identity, SeaweedFs, unique_bucket};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+fn data(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(29).wrapping_add(seed) ^ (i >> 11) as u8)
+        .collect()
+}
+
+fn options(part_size: u64) -> HashOptions {
+    HashOptions {
+        part_size,
+        part_concurrency: 3,
+        object_concurrency: 8,
+        memory_budget: part_size * 6,
+        verify_etag_md5: true,
+        retry: RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(100),
+        },
+    }
+}
+
+async fn bucket(
+    server: &SeaweedFs,
+    label: &str,
+    versioned: bool,
+) -> (String, Arc<dyn ObjectStore>) {
+    let name = unique_bucket(label);
+    server
+        .create_bucket(
+            &name,
+            BucketSpec {
+                versioned,
+                object_lock: false,
+            },
+        )
+        .await
+        .unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(server.store(&name).await);
+    (name, store)
+}
+
+async fn put(
+    store: &Arc<dyn ObjectStore>,
+    key: &str,
+    body: Vec<u8>,
+    checksum: bool,
+) -> Option<String> {
+    let request = PutRequest {
+        checksum_sha256: checksum,
+        ..PutRequest::new(key, body)
+    };
+    match store.put(request).await.unwrap() {
+        PutOutcome::Created { version_id, .. } => version_id,
+        PutOutcome::AlreadyExists => panic!("unconditional put refused"),
+    }
+}
+
+#[tokio::test]
+async fn single_part_objects_cross_check_etag_and_stored_checksum() {
+    let server = SeaweedFs::shared().await;
+    let (_, store) = bucket(server, "digest-checks", true).await;
+    let body = data(300_000, 1);
+    let version = put(&store, "rec/a.opus", body.clone(), true).await;
+    let engine = DigestEngine::new(store.clone(), options(64 * 1024));
+
+    let digest = engine.hash_version("rec/a.opus", None).await.unwrap();
+    assert_eq!(digest.sha256_hex, sha256_hex(&body));
+    assert_eq!(digest.version_id, version);
+    assert_eq!(digest.size, body.len() as u64);
+    assert_eq!(digest.etag_check, Check::Match, "{digest:?}");
+    assert!(digest.md5_hex.is_some());
+    // The full-object SHA-256 sent at upload is stored and agrees.
+    assert!(matches!(
+        digest.head.checksum_sha256,
+        Some(StoredChecksum::FullObject { .. })
+    ));
+    assert_eq!(
+        digest.checksum_check,
+        Check::Match,
+        "{:?}",
+        digest.findings()
+    );
+    assert!(!digest.has_mismatch());
+
+    // Empty objects hash too (a plain GET: no range is satisfiable on them).
+    put(&store, "rec/empty.json", Vec::new(), false).await;
+    let empty = engine.hash_version("rec/empty.json", None).await.unwrap();
+    assert_eq!(empty.sha256_hex, sha256_hex(b""));
+    assert_eq!(empty.etag_check, Check::Match);
+}
+
+#[tokio::test]
+async fn multipart_uploads_are_hashed_but_their_etag_is_not_comparable() {
+    let server = SeaweedFs::shared().await;
+    let (name, store) = bucket(server, "digest-multipart", true).await;
+    let client = server.client().await;
+    let parts = [data(5 * 1024 * 1024, 2), data(1_234_567, 3)];
+    let upload = client
+        .create_multipart_upload()
+        .bucket(&name)
+        .key("big.wav")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap();
+    let mut completed = Vec::new();
+    for (n, part) in parts.iter().enumerate() {
+        let done = client
+            .upload_part()
+            .bucket(&name)
+            .key("big.wav")
+            .upload_id(upload_id)
+            .part_number(n as i32 + 1)
+            .body(Bytes::from(part.clone()).into())
+            .send()
+            .await
+            .unwrap();
+        completed.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n as i32 + 1)
+                .set_e_tag(done.e_tag().map(String::from))
+                .build(),
+        );
+    }
+    client
+        .complete_multipart_upload()
+        .bucket(&name)
+        .key("big.wav")
+        .upload_id(upload_id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(completed))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let digest = DigestEngine::new(store, options(1024 * 1024))
+        .hash_version("big.wav", None)
+        .await
+        .unwrap();
+    assert_eq!(digest.sha256_hex, sha256_hex(&parts.concat()));
+    assert!(
+        matches!(&digest.etag_check, Check::NotApplicable(r) if r.contains("multipart")),
+        "{:?}",
+        digest.etag_check
+    );
+    assert_eq!(
+        digest.md5_hex, None,
+        "no MD5 is computed when nothing can be checked"
+    );
+    assert!(!digest.has_mismatch());
+}
+
+#[tokio::test]
+async fn an_older_version_is_hashed_exactly_and_hash_many_isolates_errors() {
+    let server = SeaweedFs::shared().await;
+    let (_, store) = bucket(server, "digest-versions", true).await;
+    let v1_body = data(700_000, 4);
+    let v2_body = data(650_000, 5);
+    let v1 = put(&store, "k", v1_body.clone(), false)
+        .await
+        .expect("versioned");
+    let v2 = put(&store, "k", v2_body.clone(), false)
+        .await
+        .expect("versioned");
+    assert_ne!(v1, v2);
+    put(&store, "other", data(10, 6), false).await;
+
+    let engine = DigestEngine::new(store.clone(), options(100_000));
+    let items = vec![
+        HashItem::new("k", Some(v1.clone())),
+        HashItem::from("missing/key"),
+        HashItem::from("k"),
+        HashItem::from("other"),
+    ];
+    let results = engine.hash_many(items).await;
+    let old = results[0].as_ref().unwrap();
+    assert_eq!(old.version_id.as_ref(), Some(&v1));
+    assert_eq!(old.sha256_hex, sha256_hex(&v1_body));
+    assert_eq!(old.etag_check, Check::Match);
+    let error = results[1].as_ref().unwrap_err();
+    assert_eq!(error.key(), "missing/key");
+    assert_eq!(
+        error.store_error().unwrap().kind,
+        StoreErrorKind::NotFound,
+        "{error}"
+    );
+    let current = results[2].as_ref().unwrap();
+    assert_eq!(current.version_id.as_ref(), Some(&v2));
+    assert_eq!(current.sha256_hex, sha256_hex(&v2_body));
+    assert_eq!(
+        results[3].as_ref().unwrap().sha256_hex,
+        sha256_hex(&data(10, 6))
+    );
+}
+
+/// Forwards every call to a real store; on the first GET it first writes new content to the same
+/// key (a new version, or an overwrite on an unversioned bucket), as a concurrent writer would.
+struct WritesOnFirstGet {
+    inner: Arc<dyn ObjectStore>,
+    key: String,
+    new_body: Vec<u8>,
+    gets: AtomicUsize,
+}
+
+#[async_trait]
+impl ObjectStore for WritesOnFirstGet {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn bucket(&self) -> &str {
+        self.inner.bucket()
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectSummary>, StoreError> {
+        self.inner.list(prefix).await
+    }
+    async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {
+        self.inner.head(key, version).await
+    }
+    async fn get(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectBody, StoreError> {
+        if self.gets.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.inner
+                .put(PutRequest::new(self.key.clone(), self.new_body.clone()))
+                .await?;
+        }
+        self.inner.get(key, version, range).await
+    }
+    async fn get_tags(&self, key: &str, version: Option<&str>) -> Result<Vec<Tag>, StoreError> {
+        self.inner.get_tags(key, version).await
+    }
+    async fn put_tags(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        tags: &[Tag],
+    ) -> Result<(), StoreError> {
+        self.inner.put_tags(key, version, tags).await
+    }
+    async fn copy_in_place(&self, request: &CopyInPlace) -> Result<CopyOutcome, StoreError> {
+        self.inner.copy_in_place(request).await
+    }
+    async fn put_legal_hold(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        on: bool,
+    ) -> Result<(), StoreError> {
+        self.inner.put_legal_hold(key, version, on).await
+    }
+    async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
+        self.inner.bucket_config().await
+    }
+    async fn put(&self, request: PutRequest) -> Result<PutOutcome, StoreError> {
+        self.inner.put(request).await
+    }
+}
+
+#[tokio::test]
+async fn a_version_written_during_the_read_is_never_mixed_in() {
+    let server = SeaweedFs::shared().await;
+
+    // Versioned: HEAD pins v1; the new version written before the first GET is never read.
+    let (_, store) = bucket(server, "digest-race-versioned", true).await;
+    let v1_body = data(900_000, 7);
+    put(&store, "k", v1_body.clone(), false).await;
+    let racing: Arc<dyn ObjectStore> = Arc::new(WritesOnFirstGet {
+        inner: store.clone(),
+        key: "k".into(),
+        new_body: data(900_000, 8),
+        gets: AtomicUsize::new(0),
+    });
+    let digest = DigestEngine::new(racing, options(128 * 1024))
+        .hash_version("k", None)
+        .await
+        .unwrap();
+    assert_eq!(digest.sha256_hex, sha256_hex(&v1_body));
+    let current = store.head("k", None).await.unwrap();
+    assert_ne!(
+        current.version_id, digest.version_id,
+        "a new version was written meanwhile"
+    );
+
+    // Unversioned: nothing can pin the old content, so the changed ETag makes it an error
+    // instead of a digest of a mix of two contents.
+    let (_, store) = bucket(server, "digest-race-unversioned", false).await;
+    put(&store, "k", data(900_000, 9), false).await;
+    let racing: Arc<dyn ObjectStore> = Arc::new(WritesOnFirstGet {
+        inner: store.clone(),
+        key: "k".into(),
+        new_body: data(900_000, 10),
+        gets: AtomicUsize::new(0),
+    });
+    let error = DigestEngine::new(racing, options(128 * 1024))
+        .hash_version("k", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, DigestError::ContentChanged { .. }),
+        "{error}"
+    );
+}
+
+/// A TCP proxy in front of the server. It cuts the first `cuts` connections once they have
+/// carried `cut_after` bytes of response, and records the request heads it forwards.
+struct CuttingProxy {
+    address: String,
+    requests: Arc<Mutex<Vec<String>>>,
+    cut: Arc<AtomicUsize>,
+}
+
+impl CuttingProxy {
+    async fn start(upstream: String, cuts: usize, cut_after: usize) -> CuttingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let cut = Arc::new(AtomicUsize::new(0));
+        let (log, counter) = (requests.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = TcpStream::connect(&upstream).await.unwrap();
+                let cut_this = counter.load(Ordering::SeqCst) < cuts;
+                tokio::spawn(relay(
+                    client,
+                    server,
+                    cut_this.then_some(cut_after),
+                    log.clone(),
+                    counter.clone(),
+                ));
+            }
+        });
+        CuttingProxy {
+            address,
+            requests,
+            cut,
+        }
+    }
+
+    /// The request line and `Range` header of every GET of `key` forwarded (bucket-level GETs,
+    /// such as the adapter's `?versioning`, are left out).
+    fn gets(&self, key: &str) -> Vec<String> {
+        let object = format!("/{key}?");
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|head| head.starts_with("GET ") && head.contains(&object))
+            .cloned()
+            .collect()
+    }
+}
+
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    cut_after: Option<usize>,
+    log: Arc<Mutex<Vec<String>>>,
+    cuts_done: Arc<AtomicUsize>,
+) {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let upstream = tokio::spawn(async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut pending = String::new();
+        loop {
+            let n = match client_read.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            // Requests through this proxy carry no bodies (HEAD and GET): only request heads.
+            pending.push_str(&String::from_utf8_lossy(&buffer[..n]));
+            while let Some(end) = pending.find("\r\n\r\n") {
+                let head: String = pending[..end]
+                    .lines()
+                    .filter(|line| {
+                        line.starts_with("GET ")
+                            || line.starts_with("HEAD ")
+                            || line.to_ascii_lowercase().starts_with("range:")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | ");
+                log.lock().unwrap().push(head);
+                pending.drain(..end + 4);
+            }
+            if server_write.write_all(&buffer[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut sent = 0usize;
+    loop {
+        let n = match server_read.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some(limit) = cut_after
+            && sent + n >= limit
+        {
+            let _ = client_write.write_all(&buffer[..limit - sent]).await;
+            cuts_done.fetch_add(1, Ordering::SeqCst);
+            break;
+        }
+        sent += n;
+        if client_write.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+    }
+    upstream.abort();
+}
+
+async fn store_through(
+    server: &SeaweedFs,
+    bucket: &str,
+    proxy: &CuttingProxy,
+) -> Arc<dyn ObjectStore> {
+    Arc::new(
+        S3Store::connect(&S3Options {
+            endpoint: Some(proxy.address.clone()),
+            // No SDK-level retries: what is tested here is the engine's own resume.
+            max_attempts: 1,
+            ..server.s3_options(bucket, Identity::Admin)
+        })
+        .await,
+    )
+}
+
+#[tokio::test]
+async fn bodies_cut_mid_stream_resume_at_their_offset_of_the_same_version() {
+    let server = SeaweedFs::shared().await;
+    let (name, store) = bucket(server, "digest-cut", true).await;
+    let body = data(3 * 1024 * 1024 + 17, 11);
+    let v1 = put(&store, "rec.opus", body.clone(), false)
+        .await
+        .expect("versioned");
+    // A newer version exists: resumed reads must still be of v1.
+    put(&store, "rec.opus", data(3 * 1024 * 1024, 12), false).await;
+
+    let upstream = server.endpoint().trim_start_matches("http://").to_string();
+    let proxy = CuttingProxy::start(upstream, 3, 300_000).await;
+    let through_proxy = store_through(server, &name, &proxy).await;
+
+    // One whole-object GET (part size above the object size): every cut resumes it with a range.
+    let digest = DigestEngine::new(through_proxy, options(8 * 1024 * 1024))
+        .hash_version("rec.opus", Some(&v1))
+        .await
+        .unwrap();
+    assert_eq!(digest.sha256_hex, sha256_hex(&body));
+    assert_eq!(digest.etag_check, Check::Match);
+    assert_eq!(
+        proxy.cut.load(Ordering::SeqCst),
+        3,
+        "the proxy cut 3 connections"
+    );
+    assert!(digest.retries >= 3, "{} retries", digest.retries);
+
+    let gets = proxy.gets("rec.opus");
+    assert!(gets.len() >= 4, "{gets:#?}");
+    assert!(
+        gets.iter()
+            .all(|get| get.contains(&format!("versionId={v1}"))),
+        "a GET was not pinned to {v1}: {gets:#?}"
+    );
+    // The first GET asks for everything; each resume starts after the previous one.
+    assert!(
+        !gets[0].to_ascii_lowercase().contains("range:"),
+        "{gets:#?}"
+    );
+    let mut starts = Vec::new();
+    for get in &gets[1..] {
+        let lower = get.to_ascii_lowercase();
+        let range = lower
+            .split("range: bytes=")
+            .nth(1)
+            .unwrap_or_else(|| panic!("resumed GET without a range: {get}"));
+        let (first, last) = range.split_once('-').unwrap();
+        assert_eq!(
+            last.trim().parse::<usize>().unwrap(),
+            body.len() - 1,
+            "{get}"
+        );
+        starts.push(first.trim().parse::<usize>().unwrap());
+    }
+    assert!(starts[0] > 0, "{starts:?}");
+    assert!(starts.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
+}
+
+#[tokio::test]
+async fn ranged_parts_cut_mid_stream_still_hash_correctly() {
+    let server = SeaweedFs::shared().await;
+    let (name, store) = bucket(server, "digest-cut-parts", true).await;
+    let body = data(2 * 1024 * 1024 + 5, 13);
+    put(&store, "rec.opus", body.clone(), false).await;
+
+    let upstream = server.endpoint().trim_start_matches("http://").to_string();
+    let proxy = CuttingProxy::start(upstream, 4, 150_000).await;
+    let through_proxy = store_through(server, &name, &proxy).await;
+    let digest = DigestEngine::new(through_proxy, options(256 * 1024))
+        .hash_version("rec.opus", None)
+        .await
+        .unwrap();
+    assert_eq!(digest.sha256_hex, sha256_hex(&body));
+    assert!(proxy.cut.load(Ordering::SeqCst) >= 1);
+    assert!(digest.retries >= 1);
+    let version = digest.version_id.clone().unwrap();
+    let gets = proxy.gets("rec.opus");
+    assert!(
+        gets.iter()
+            .all(|get| get.contains(&format!("versionId={version}"))),
+        "{gets:#?}"
+    );
+}
