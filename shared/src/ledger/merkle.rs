@@ -322,4 +322,124 @@ mod tests {
         assert!(Frontier::from_parts(3, vec![[0; 32]]).is_none());
         assert!(Frontier::from_parts(3, vec![[0; 32], [1; 32]]).is_some());
     }
+
+    fn flip(h: &Hash, bit: usize) -> Hash {
+        let mut out = *h;
+        out[bit / 8 % 32] ^= 1 << (bit % 8);
+        out
+    }
+
+    /// Every size up to 160, every index and every old size: proofs verify, and changing any one
+    /// hash of the proof, the leaf, the root or the index makes them fail.
+    #[test]
+    fn every_proof_up_to_160_verifies_and_any_altered_hash_fails() {
+        let all = leaves(160);
+        let empty = Frontier::empty();
+        for n in 1..=160u64 {
+            let tree = PartialTree {
+                base: &empty,
+                leaves: &all[..n as usize],
+            };
+            let root = tree.subtree(0, n).unwrap();
+            for i in 0..n {
+                let proof = tree.inclusion_proof(i).unwrap();
+                let leaf = all[i as usize];
+                assert!(check_inclusion(&proof, n, &root, i, &leaf), "n {n} i {i}");
+                assert!(!check_inclusion(&proof, n, &flip(&root, i as usize), i, &leaf));
+                assert!(!check_inclusion(&proof, n, &root, i, &flip(&leaf, 3)));
+                for k in 0..proof.len() {
+                    let mut bad = proof.clone();
+                    bad[k] = flip(&bad[k], k * 7 + i as usize);
+                    assert!(!check_inclusion(&bad, n, &root, i, &leaf), "n {n} i {i} k {k}");
+                }
+                if n > 1 {
+                    let other = (i + 1) % n;
+                    assert!(!check_inclusion(&proof, n, &root, other, &leaf));
+                }
+            }
+            for m in 1..=n {
+                let old_root = tree.subtree(0, m).unwrap();
+                let proof = tree.consistency_proof(m).unwrap();
+                assert!(check_consistency(&proof, m, &old_root, n, &root), "m {m} n {n}");
+                assert!(!check_consistency(&proof, m, &flip(&old_root, 5), n, &root));
+                assert!(!check_consistency(&proof, m, &old_root, n, &flip(&root, 9)));
+                for k in 0..proof.len() {
+                    let mut bad = proof.clone();
+                    bad[k] = flip(&bad[k], k + m as usize);
+                    assert!(!check_consistency(&bad, m, &old_root, n, &root), "m {m} n {n} k {k}");
+                }
+            }
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Random sizes up to 400: inclusion proofs verify for the right leaf and fail for any
+        /// altered proof hash.
+        #[test]
+        fn inclusion_holds_and_alterations_fail(n in 1u64..400, i_seed in any::<u64>(), k_seed in any::<usize>(), bit in 0usize..256) {
+            let i = i_seed % n;
+            let all = leaves(n);
+            let empty = Frontier::empty();
+            let tree = PartialTree { base: &empty, leaves: &all };
+            let root = tree.subtree(0, n).unwrap();
+            let proof = tree.inclusion_proof(i).unwrap();
+            prop_assert!(check_inclusion(&proof, n, &root, i, &all[i as usize]));
+            if !proof.is_empty() {
+                let mut bad = proof.clone();
+                let k = k_seed % proof.len();
+                bad[k] = flip(&bad[k], bit);
+                prop_assert!(!check_inclusion(&bad, n, &root, i, &all[i as usize]));
+            }
+            prop_assert!(!check_inclusion(&proof, n, &flip(&root, bit), i, &all[i as usize]));
+        }
+
+        /// Random old and new sizes up to 400: consistency proofs verify, and fail for any altered
+        /// proof hash or old root, and for an old tree that is not a prefix (a fork).
+        #[test]
+        fn consistency_holds_and_alterations_fail(n in 1u64..400, m_seed in any::<u64>(), k_seed in any::<usize>(), bit in 0usize..256) {
+            let m = m_seed % n + 1;
+            let all = leaves(n);
+            let empty = Frontier::empty();
+            let tree = PartialTree { base: &empty, leaves: &all };
+            let root = tree.subtree(0, n).unwrap();
+            let old_root = tree.subtree(0, m).unwrap();
+            let proof = tree.consistency_proof(m).unwrap();
+            prop_assert!(check_consistency(&proof, m, &old_root, n, &root));
+            if !proof.is_empty() {
+                let mut bad = proof.clone();
+                let k = k_seed % proof.len();
+                bad[k] = flip(&bad[k], bit);
+                prop_assert!(!check_consistency(&bad, m, &old_root, n, &root));
+            }
+            let mut forked = all[..m as usize].to_vec();
+            let j = (k_seed as u64 % m) as usize;
+            forked[j] = flip(&forked[j], bit);
+            let forked_root = PartialTree { base: &empty, leaves: &forked }.subtree(0, m).unwrap();
+            prop_assert!(!check_consistency(&proof, m, &forked_root, n, &root));
+        }
+
+        /// Proofs built from a block's base frontier equal those tlog_tiles builds from all stored
+        /// hashes.
+        #[test]
+        fn proofs_match_tlog_tiles(n in 1u64..300, i_seed in any::<u64>()) {
+            let i = i_seed % n;
+            let all = leaves(n);
+            let mut stored = StoredHashes(Vec::new());
+            for (j, h) in all.iter().enumerate() {
+                let new = tlog_tiles::stored_hashes_for_record_hash(j as u64, tlog(h), &stored).unwrap();
+                stored.0.extend(new);
+            }
+            let empty = Frontier::empty();
+            let tree = PartialTree { base: &empty, leaves: &all };
+            let theirs: Vec<Hash> = tlog_tiles::prove_record(n, i, &stored).unwrap().iter().map(|h| h.0).collect();
+            prop_assert_eq!(tree.inclusion_proof(i).unwrap(), theirs);
+            let m = i + 1;
+            let theirs: Vec<Hash> = tlog_tiles::prove_tree(n, m, &stored).unwrap().iter().map(|h| h.0).collect();
+            prop_assert_eq!(tree.consistency_proof(m).unwrap(), theirs);
+        }
+    }
 }
