@@ -15,7 +15,7 @@ mod verify;
 
 pub use block::{
     BLOCK_FORMAT, BlockHeader, BlockView, DecodedHeader, GENESIS_PREV, NewBlock, Tip, build_block,
-    encode_block, header_hash, tip_of,
+    decode_hash, encode_block, header_hash, tip_of,
 };
 pub use checkpoint::{Checkpoint, SignatureFailure};
 pub use engine::{AppendOutcome, Head, Ledger, LedgerConfig, LedgerEntry, Placed, Rejected};
