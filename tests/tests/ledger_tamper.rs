@@ -6,10 +6,10 @@
 mod ledger_common;
 
 use custody_core::ledger::{
-    Check, Checkpoint, Ledger, LedgerConfig, Signer, Tip, VerifyReport, build_block, tip_of,
-    BlockView,
+    BlockView, Check, Checkpoint, Ledger, LedgerConfig, Signer, Tip, VerifyReport, build_block,
+    tip_of,
 };
-use custody_core::store::{ObjectStore, PutRequest};
+use custody_core::store::PutRequest;
 use ledger_common::*;
 
 const BLOCKS: usize = 5;
@@ -75,7 +75,9 @@ async fn editing_one_record_byte_fails_the_root() {
     let f = fixture().await;
     let mut p = split(&read_block(&f.path, 2));
     let line = String::from_utf8(p.records[1].clone()).unwrap();
-    p.records[1] = line.replacen("2024-05-01T10:00:00", "2024-05-01T11:00:00", 1).into_bytes();
+    p.records[1] = line
+        .replacen("2024-05-01T10:00:00", "2024-05-01T11:00:00", 1)
+        .into_bytes();
     assert_ne!(p.records[1], line.as_bytes());
     write_block(&f.path, 2, &join(&p));
     assert_only(&f.ledger.verify(None).await, Check::Root, Some(2));
@@ -105,7 +107,10 @@ async fn dropping_a_block_is_a_gap() {
     std::fs::remove_file(block_path(&f.path, 2)).unwrap();
     let report = f.ledger.verify(None).await;
     assert_only(&report, Check::Gap, Some(2));
-    assert!(report.failures[0].message.contains("block 2 is missing"), "{report}");
+    assert!(
+        report.failures[0].message.contains("block 2 is missing"),
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +135,10 @@ async fn re_signing_a_block_with_a_foreign_key_fails_the_signature() {
     write_block(&f.path, 1, &join(&p));
     let report = f.ledger.verify(None).await;
     assert_only(&report, Check::Signature, Some(1));
-    assert!(report.failures[0].message.contains("not trusted"), "{report}");
+    assert!(
+        report.failures[0].message.contains("not trusted"),
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -139,7 +147,10 @@ async fn replaying_an_old_block_fails_the_position() {
     write_block(&f.path, BLOCKS as u64, &read_block(&f.path, 1));
     let report = f.ledger.verify(None).await;
     assert_only(&report, Check::Position, Some(BLOCKS as u64));
-    assert!(report.failures[0].message.contains("a copy of block 1"), "{report}");
+    assert!(
+        report.failures[0].message.contains("a copy of block 1"),
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -183,7 +194,8 @@ async fn a_wrong_frontier_in_the_newest_block_fails_the_frontier() {
     let last = BLOCKS as u64 - 1;
     let mut p = split(&read_block(&f.path, last));
     let frontier = p.header["frontier"].as_array_mut().unwrap();
-    frontier.swap(0, frontier.len() - 1);
+    let end = frontier.len() - 1;
+    frontier.swap(0, end);
     write_block(&f.path, last, &join(&p));
     assert_only(&f.ledger.verify(None).await, Check::Frontier, Some(last));
 }
@@ -193,14 +205,29 @@ async fn a_wrong_frontier_mid_ledger_is_reported_once_where_it_is() {
     let f = fixture().await;
     let mut p = split(&read_block(&f.path, 2));
     let frontier = p.header["frontier"].as_array_mut().unwrap();
-    frontier.swap(0, frontier.len() - 1);
+    let end = frontier.len() - 1;
+    frontier.swap(0, end);
     write_block(&f.path, 2, &join(&p));
     let report = f.ledger.verify(None).await;
     // The header changed, so block 3's link to it breaks too; block 3's root is judged from the
     // recomputed frontier and passes.
-    assert_eq!(report.failed_checks(), vec![Check::Chain, Check::Frontier], "{report}");
-    assert!(report.failures.iter().any(|x| x.check == Check::Frontier && x.block == Some(2)));
-    assert!(report.failures.iter().any(|x| x.check == Check::Chain && x.block == Some(3)));
+    assert_eq!(
+        report.failed_checks(),
+        vec![Check::Chain, Check::Frontier],
+        "{report}"
+    );
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|x| x.check == Check::Frontier && x.block == Some(2))
+    );
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|x| x.check == Check::Chain && x.block == Some(3))
+    );
 }
 
 #[tokio::test]
@@ -255,7 +282,10 @@ async fn a_record_appended_twice_fails_the_duplicate_check() {
     let b = append_raw(&f, vec![record("w", 3).to_line()]).await;
     let report = f.ledger.verify(None).await;
     assert_only(&report, Check::Duplicate, Some(b));
-    assert!(report.failures[0].message.contains("already at leaf 3"), "{report}");
+    assert!(
+        report.failures[0].message.contains("already at leaf 3"),
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -269,7 +299,11 @@ async fn a_line_that_is_not_a_custody_record_fails_the_record_format() {
 async fn a_block_that_is_not_a_block_fails_the_parse() {
     let f = fixture().await;
     write_block(&f.path, BLOCKS as u64, b"this is not a block\n");
-    assert_only(&f.ledger.verify(None).await, Check::Parse, Some(BLOCKS as u64));
+    assert_only(
+        &f.ledger.verify(None).await,
+        Check::Parse,
+        Some(BLOCKS as u64),
+    );
 }
 
 #[tokio::test]

@@ -470,18 +470,25 @@ impl Ledger {
     }
 
     async fn write_markers(&self, index: u64, placed: &[Placed]) -> Result<(), LedgerError> {
-        stream::iter(placed.iter().map(|p| {
-            let body = serde_json::to_vec(&Marker {
-                block: p.block,
-                leaf: p.leaf_index,
+        // Futures are collected first: a lazy `map` adapter inside the stream would make the
+        // append future not provably `Send` for every lifetime, and unusable in `tokio::spawn`.
+        let puts: Vec<_> = placed
+            .iter()
+            .map(|p| {
+                let body = serde_json::to_vec(&Marker {
+                    block: p.block,
+                    leaf: p.leaf_index,
+                })
+                .expect("serializes");
+                let put = PutRequest::new(self.layout.identity(&p.id), body).create_only();
+                let store = self.store.clone();
+                async move { store.put(put).await.map(|_| ()) }
             })
-            .expect("serializes");
-            let put = PutRequest::new(self.layout.identity(&p.id), body).create_only();
-            async move { self.store.put(put).await.map(|_| ()) }
-        }))
-        .buffer_unordered(self.config.concurrency.max(1))
-        .try_collect::<Vec<()>>()
-        .await?;
+            .collect();
+        stream::iter(puts)
+            .buffer_unordered(self.config.concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
         self.store
             .put(PutRequest::new(self.layout.indexed(index), Vec::new()))
             .await?;
@@ -492,7 +499,8 @@ impl Ledger {
         &self,
         candidates: &[(String, Vec<u8>)],
     ) -> Result<Vec<Option<Marker>>, LedgerError> {
-        stream::iter(candidates.iter().map(|(id, _)| self.marker(id)))
+        let lookups: Vec<_> = candidates.iter().map(|(id, _)| self.marker(id)).collect();
+        stream::iter(lookups)
             .buffered(self.config.concurrency.max(1))
             .try_collect()
             .await
@@ -543,13 +551,17 @@ impl Ledger {
         &self,
         blocks: &[(u64, String)],
     ) -> Result<Vec<(u64, Bytes)>, LedgerError> {
-        stream::iter(blocks.iter().map(|(i, key)| async move {
-            let bytes = self.store.get_bytes(key, None).await?;
-            Ok::<_, LedgerError>((*i, bytes))
-        }))
-        .buffered(self.config.concurrency.max(1))
-        .try_collect()
-        .await
+        let reads: Vec<_> = blocks
+            .iter()
+            .map(|(i, key)| async move {
+                let bytes = self.store.get_bytes(key, None).await?;
+                Ok::<_, LedgerError>((*i, bytes))
+            })
+            .collect();
+        stream::iter(reads)
+            .buffered(self.config.concurrency.max(1))
+            .try_collect()
+            .await
     }
 
     pub async fn read_block(&self, index: u64) -> Result<Bytes, LedgerError> {
@@ -566,11 +578,14 @@ impl Ledger {
         mut visit: impl FnMut(LedgerEntry),
     ) -> Result<(), LedgerError> {
         let (blocks, _) = self.list_blocks().await?;
-        let mut fetched = stream::iter(blocks.into_iter().map(|(i, key)| async move {
-            let bytes = self.store.get_bytes(&key, None).await?;
-            Ok::<_, LedgerError>((i, key, bytes))
-        }))
-        .buffered(self.config.concurrency.max(1));
+        let reads: Vec<_> = blocks
+            .into_iter()
+            .map(|(i, key)| async move {
+                let bytes = self.store.get_bytes(&key, None).await?;
+                Ok::<_, LedgerError>((i, key, bytes))
+            })
+            .collect();
+        let mut fetched = stream::iter(reads).buffered(self.config.concurrency.max(1));
         while let Some(item) = fetched.next().await {
             let (index, key, bytes) = item?;
             let view = BlockView::parse(&bytes)

@@ -345,12 +345,21 @@ mod tests {
                 let proof = tree.inclusion_proof(i).unwrap();
                 let leaf = all[i as usize];
                 assert!(check_inclusion(&proof, n, &root, i, &leaf), "n {n} i {i}");
-                assert!(!check_inclusion(&proof, n, &flip(&root, i as usize), i, &leaf));
+                assert!(!check_inclusion(
+                    &proof,
+                    n,
+                    &flip(&root, i as usize),
+                    i,
+                    &leaf
+                ));
                 assert!(!check_inclusion(&proof, n, &root, i, &flip(&leaf, 3)));
                 for k in 0..proof.len() {
                     let mut bad = proof.clone();
                     bad[k] = flip(&bad[k], k * 7 + i as usize);
-                    assert!(!check_inclusion(&bad, n, &root, i, &leaf), "n {n} i {i} k {k}");
+                    assert!(
+                        !check_inclusion(&bad, n, &root, i, &leaf),
+                        "n {n} i {i} k {k}"
+                    );
                 }
                 if n > 1 {
                     let other = (i + 1) % n;
@@ -360,13 +369,19 @@ mod tests {
             for m in 1..=n {
                 let old_root = tree.subtree(0, m).unwrap();
                 let proof = tree.consistency_proof(m).unwrap();
-                assert!(check_consistency(&proof, m, &old_root, n, &root), "m {m} n {n}");
+                assert!(
+                    check_consistency(&proof, m, &old_root, n, &root),
+                    "m {m} n {n}"
+                );
                 assert!(!check_consistency(&proof, m, &flip(&old_root, 5), n, &root));
                 assert!(!check_consistency(&proof, m, &old_root, n, &flip(&root, 9)));
                 for k in 0..proof.len() {
                     let mut bad = proof.clone();
                     bad[k] = flip(&bad[k], k + m as usize);
-                    assert!(!check_consistency(&bad, m, &old_root, n, &root), "m {m} n {n} k {k}");
+                    assert!(
+                        !check_consistency(&bad, m, &old_root, n, &root),
+                        "m {m} n {n} k {k}"
+                    );
                 }
             }
         }

@@ -614,7 +614,9 @@ fn judge_root(r: &mut BlockResult, position: u64, p: &Parsed, computed: &Frontie
             ),
         );
     }
-    if computed.hashes() != p.decoded.frontier.as_slice() {
+    // A wrong root already explains a different frontier; the frontier check is for a
+    // frontier that is wrong on its own, which would mislead the next block's root.
+    else if computed.hashes() != p.decoded.frontier.as_slice() {
         r.fail(
             Check::Frontier,
             position,

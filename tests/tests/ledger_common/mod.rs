@@ -18,7 +18,8 @@ pub const ORIGIN: &str = "custody.test/ledger";
 pub fn record(writer: &str, i: usize) -> CustodyRecord {
     CustodyRecord::new(
         EventKind::Hashed,
-        Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap() + chrono::Duration::milliseconds(i as i64),
+        Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap()
+            + chrono::Duration::milliseconds(i as i64),
         Who {
             principal: Some("arn:aws:sts::123456789012:assumed-role/tagger/fn".into()),
             function: Some("custody-tagger".into()),
