@@ -1,1 +1,1172 @@
-//! Filesystem adapter (being built)
+//! A local folder standing in for a bucket, with S3's semantics for every [`ObjectStore`] call.
+//!
+//! # On-disk layout
+//!
+//! ```text
+//! ROOT/<key>                          the current content of each object, under its own key
+//! ROOT/.custody-store/config.json     {"versioned": bool, "object_lock": bool}; absent = unversioned
+//! ROOT/.custody-store/keys/<H>/       state of one key, H = hex SHA-256 of the key
+//!     key.txt                         the key itself (for people reading the folder)
+//!     <G>.data                        the content of generation G (immutable once written)
+//!     <G>.json                        its immutable facts: size, ETag, content type, metadata, checksum
+//!     <G>.tags.json                   its tag set (replaced whole, like PutObjectTagging)
+//!     <G>.hold                        its legal hold, `ON` or `OFF`
+//! ```
+//!
+//! Every write makes a new generation `G` (a time-ordered hex id) and publishes it by hard-linking
+//! `<G>.data` onto `ROOT/<key>`: atomically with `rename` for a plain put, or with `link(2)`, which
+//! fails when the name exists, for a create-only put (safe between processes, like `O_EXCL`). The
+//! current generation of a key is therefore the one whose `.data` file *is* `ROOT/<key>` (same
+//! device and inode): no pointer file can disagree with the content. On a versioned folder the
+//! generation id is the version id and old generations are kept; on an unversioned one older
+//! generations are removed after a write and objects report no version id.
+//!
+//! A file under `ROOT` with no generation (for instance an export downloaded to disk, or
+//! `samples/export/`) is an object too: version `null`, ETag computed from its bytes, no tags.
+//! Reading never writes; the first tag, hold or copy on such a file adopts it as a generation by
+//! hard-linking it (no copy).
+//!
+//! Keys map to paths, so a key cannot be both an object and a "folder" of other objects (`a` and
+//! `a/b`), and keys with empty, `.` or `..` segments are refused; everything else (spaces, `+`, `%`,
+//! `=`, unicode) is stored as is.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use md5::Md5;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{
+    BucketConfig, BucketSpec, ByteRange, CopyInPlace, CopyOutcome, ObjectBody, ObjectHead,
+    ObjectStore, ObjectSummary, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind,
+    StoredChecksum, Tag, Versioning,
+};
+
+const SIDECAR: &str = ".custody-store";
+const READ_CHUNK: usize = 1 << 20;
+const MAX_TAGS: usize = 10;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+struct FolderConfig {
+    versioned: bool,
+    object_lock: bool,
+}
+
+/// The immutable facts of one generation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct GenerationFacts {
+    size: u64,
+    etag: String,
+    last_modified: DateTime<Utc>,
+    content_type: Option<String>,
+    metadata: BTreeMap<String, String>,
+    checksum_sha256: Option<String>,
+    parts_count: Option<u32>,
+}
+
+/// A local folder standing in for one bucket. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct FsStore {
+    inner: Arc<Folder>,
+}
+
+#[derive(Debug)]
+struct Folder {
+    root: PathBuf,
+    name: String,
+    config: FolderConfig,
+}
+
+/// One readable version, with its content held open so that a concurrent overwrite cannot change
+/// what is read.
+struct Resolved {
+    file: File,
+    size: u64,
+    mtime: DateTime<Utc>,
+    generation: Option<(String, GenerationFacts)>,
+}
+
+impl FsStore {
+    /// Opens an existing folder: with `.custody-store/config.json` as configured there, without it
+    /// as an unversioned bucket whose files are the objects.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let root = root.as_ref().to_path_buf();
+        let meta = fs::metadata(&root).map_err(|e| io_error("OpenFolder", None, &root, e))?;
+        if !meta.is_dir() {
+            return Err(StoreError::new(
+                StoreErrorKind::NotFound,
+                "OpenFolder",
+                format!("{} is not a folder", root.display()),
+            )
+            .with_code("NoSuchBucket"));
+        }
+        let config_path = root.join(SIDECAR).join("config.json");
+        let config = match fs::read(&config_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                StoreError::new(
+                    StoreErrorKind::Other,
+                    "OpenFolder",
+                    format!("{} is not a valid store config: {e}", config_path.display()),
+                )
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => FolderConfig {
+                versioned: false,
+                object_lock: false,
+            },
+            Err(e) => return Err(io_error("OpenFolder", None, &config_path, e)),
+        };
+        Ok(Self::from_parts(root, config))
+    }
+
+    /// Creates (or reopens) a folder bucket with the given versioning and Object Lock settings.
+    /// Object Lock implies versioning, as on S3. Reopening with a different setup is an error,
+    /// except turning versioning or Object Lock on, which S3 allows too.
+    pub fn create(root: impl AsRef<Path>, spec: BucketSpec) -> Result<Self, StoreError> {
+        let root = root.as_ref().to_path_buf();
+        let sidecar = root.join(SIDECAR);
+        fs::create_dir_all(&sidecar).map_err(|e| io_error("CreateFolder", None, &sidecar, e))?;
+        let wanted = FolderConfig {
+            versioned: spec.versioned || spec.object_lock,
+            object_lock: spec.object_lock,
+        };
+        let existing = Self::open(&root)?.inner.config;
+        let merged = FolderConfig {
+            versioned: existing.versioned || wanted.versioned,
+            object_lock: existing.object_lock || wanted.object_lock,
+        };
+        if merged != existing {
+            let bytes = serde_json::to_vec_pretty(&merged).expect("config serializes");
+            write_atomically(&sidecar, &sidecar.join("config.json"), &bytes)
+                .map_err(|e| io_error("CreateFolder", None, &sidecar, e))?;
+        }
+        Ok(Self::from_parts(root, merged))
+    }
+
+    fn from_parts(root: PathBuf, config: FolderConfig) -> Self {
+        let name = root
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| root.display().to_string());
+        FsStore {
+            inner: Arc::new(Folder { root, name, config }),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    async fn blocking<T, F>(&self, action: &'static str, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Folder) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || work(&inner))
+            .await
+            .map_err(|e| StoreError::new(StoreErrorKind::Other, action, e.to_string()))?
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FsStore {
+    fn location(&self) -> String {
+        let path = self
+            .inner
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.inner.root.clone());
+        format!("file://{}", path.display())
+    }
+
+    fn bucket(&self) -> &str {
+        &self.inner.name
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectSummary>, StoreError> {
+        let prefix = prefix.to_string();
+        self.blocking("ListObjectsV2", move |folder| folder.list(&prefix))
+            .await
+    }
+
+    async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {
+        let (key, version) = owned(key, version);
+        self.blocking("HeadObject", move |folder| {
+            let resolved = folder.resolve("HeadObject", &key, version.as_deref())?;
+            folder.head_of(&key, resolved)
+        })
+        .await
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectBody, StoreError> {
+        let (key, version) = owned(key, version);
+        let (resolved, version_id, etag, length) = self
+            .blocking("GetObject", move |folder| {
+                let mut resolved = folder.resolve("GetObject", &key, version.as_deref())?;
+                let (start, length) = match range {
+                    None => (0, resolved.size),
+                    Some(r) => {
+                        if r.first > r.last || r.first >= resolved.size {
+                            return Err(StoreError::new(
+                                StoreErrorKind::InvalidRequest,
+                                "GetObject",
+                                format!(
+                                    "range {} is outside the object's {} bytes",
+                                    r.header(),
+                                    resolved.size
+                                ),
+                            )
+                            .with_key(key.clone())
+                            .with_code("InvalidRange"));
+                        }
+                        (r.first, r.last.min(resolved.size - 1) - r.first + 1)
+                    }
+                };
+                let version_id = folder.version_id_of(&resolved);
+                let etag = folder.etag_of(&key, &mut resolved)?;
+                resolved
+                    .file
+                    .seek(SeekFrom::Start(start))
+                    .map_err(|e| io_error("GetObject", Some(&key), &folder.object_path(&key), e))?;
+                Ok((resolved, version_id, etag, length))
+            })
+            .await?;
+        Ok(ObjectBody {
+            version_id,
+            content_length: length,
+            etag,
+            chunks: chunk_stream(resolved.file, length),
+        })
+    }
+
+    async fn get_tags(&self, key: &str, version: Option<&str>) -> Result<Vec<Tag>, StoreError> {
+        let (key, version) = owned(key, version);
+        self.blocking("GetObjectTagging", move |folder| {
+            let resolved = folder.resolve("GetObjectTagging", &key, version.as_deref())?;
+            match &resolved.generation {
+                None => Ok(Vec::new()),
+                Some((generation, _)) => folder.read_tags(&key, generation),
+            }
+        })
+        .await
+    }
+
+    async fn put_tags(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        tags: &[Tag],
+    ) -> Result<(), StoreError> {
+        let (key, version) = owned(key, version);
+        let tags = tags.to_vec();
+        self.blocking("PutObjectTagging", move |folder| {
+            validate_tags(&key, &tags)?;
+            let resolved = folder.resolve("PutObjectTagging", &key, version.as_deref())?;
+            let generation = folder.adopt("PutObjectTagging", &key, resolved)?;
+            let mut sorted = tags;
+            sorted.sort();
+            let body = serde_json::to_vec(
+                &sorted
+                    .iter()
+                    .map(|t| (t.key.clone(), t.value.clone()))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+            .expect("tags serialize");
+            let dir = folder.key_dir(&key);
+            write_atomically(&dir, &dir.join(format!("{generation}.tags.json")), &body)
+                .map_err(|e| io_error("PutObjectTagging", Some(&key), &dir, e))
+        })
+        .await
+    }
+
+    async fn copy_in_place(&self, request: &CopyInPlace) -> Result<CopyOutcome, StoreError> {
+        let request = request.clone();
+        self.blocking("CopyObject", move |folder| folder.copy_in_place(&request))
+            .await
+    }
+
+    async fn put_legal_hold(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        on: bool,
+    ) -> Result<(), StoreError> {
+        let (key, version) = owned(key, version);
+        self.blocking("PutObjectLegalHold", move |folder| {
+            if !folder.config.object_lock {
+                return Err(StoreError::new(
+                    StoreErrorKind::NoObjectLock,
+                    "PutObjectLegalHold",
+                    format!(
+                        "folder bucket {} has no Object Lock configuration",
+                        folder.name
+                    ),
+                )
+                .with_key(key)
+                .with_code("InvalidRequest"));
+            }
+            let resolved = folder.resolve("PutObjectLegalHold", &key, version.as_deref())?;
+            let generation = folder.adopt("PutObjectLegalHold", &key, resolved)?;
+            let dir = folder.key_dir(&key);
+            let status: &[u8] = if on { b"ON" } else { b"OFF" };
+            write_atomically(&dir, &dir.join(format!("{generation}.hold")), status)
+                .map_err(|e| io_error("PutObjectLegalHold", Some(&key), &dir, e))
+        })
+        .await
+    }
+
+    async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
+        let config = self.inner.config;
+        Ok(BucketConfig {
+            versioning: if config.versioned {
+                Versioning::Enabled
+            } else {
+                Versioning::Unversioned
+            },
+            object_lock: config.object_lock,
+        })
+    }
+
+    async fn put(&self, request: PutRequest) -> Result<PutOutcome, StoreError> {
+        self.blocking("PutObject", move |folder| folder.put(&request))
+            .await
+    }
+}
+
+impl Folder {
+    fn object_path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    fn key_dir(&self, key: &str) -> PathBuf {
+        let digest = Sha256::digest(key.as_bytes());
+        self.root
+            .join(SIDECAR)
+            .join("keys")
+            .join(hex::encode(digest))
+    }
+
+    fn reported_version(&self, generation: Option<&str>) -> Option<String> {
+        if !self.config.versioned {
+            return None;
+        }
+        Some(generation.unwrap_or("null").to_string())
+    }
+
+    fn version_id_of(&self, resolved: &Resolved) -> Option<String> {
+        self.reported_version(resolved.generation.as_ref().map(|(g, _)| g.as_str()))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectSummary>, StoreError> {
+        // Walk only the folder the prefix points into.
+        let (dir_part, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+        let start = if dir_part.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(dir_part)
+        };
+        let mut keys = Vec::new();
+        if start.is_dir() {
+            collect_files(&self.root, &start, &mut keys)
+                .map_err(|e| io_error("ListObjectsV2", None, &start, e))?;
+        }
+        keys.retain(|k| k.starts_with(prefix));
+        keys.sort();
+        let mut summaries = Vec::with_capacity(keys.len());
+        for key in keys {
+            let mut resolved = match self.resolve("ListObjectsV2", &key, None) {
+                Ok(r) => r,
+                // Replaced or removed while listing: S3 listings are not snapshots either.
+                Err(e) if e.kind == StoreErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let etag = self.etag_of(&key, &mut resolved)?;
+            summaries.push(ObjectSummary {
+                key,
+                size: resolved.size,
+                etag,
+            });
+        }
+        Ok(summaries)
+    }
+
+    /// Finds one version of a key and opens its content.
+    fn resolve(
+        &self,
+        action: &'static str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Resolved, StoreError> {
+        validate_key(action, key)?;
+        let no_such_version = |v: &str| {
+            StoreError::new(
+                StoreErrorKind::NotFound,
+                action,
+                format!("version {v} of {key} does not exist"),
+            )
+            .with_key(key)
+            .with_code("NoSuchVersion")
+        };
+        match version {
+            Some(v) if v != "null" => {
+                if !self.config.versioned || !is_generation_id(v) {
+                    return Err(no_such_version(v));
+                }
+                let dir = self.key_dir(key);
+                let data = dir.join(format!("{v}.data"));
+                let file = match File::open(&data) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        return Err(no_such_version(v));
+                    }
+                    Err(e) => return Err(io_error(action, Some(key), &data, e)),
+                };
+                let facts = self.read_facts(action, key, v)?;
+                let meta = file
+                    .metadata()
+                    .map_err(|e| io_error(action, Some(key), &data, e))?;
+                Ok(Resolved {
+                    file,
+                    size: meta.len(),
+                    mtime: facts.last_modified,
+                    generation: Some((v.to_string(), facts)),
+                })
+            }
+            _ => {
+                let resolved = self.current(action, key)?;
+                if version == Some("null") && resolved.generation.is_some() && self.config.versioned
+                {
+                    return Err(no_such_version("null"));
+                }
+                Ok(resolved)
+            }
+        }
+    }
+
+    /// The current content of a key, and the generation it belongs to if any.
+    fn current(&self, action: &'static str, key: &str) -> Result<Resolved, StoreError> {
+        let path = self.object_path(key);
+        let not_found = || {
+            StoreError::new(
+                StoreErrorKind::NotFound,
+                action,
+                format!("no object {key} in {}", self.root.display()),
+            )
+            .with_key(key)
+            .with_code("NoSuchKey")
+        };
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Err(not_found());
+            }
+            Err(e) => return Err(io_error(action, Some(key), &path, e)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| io_error(action, Some(key), &path, e))?;
+        if !meta.is_file() {
+            return Err(not_found());
+        }
+        let generation = self.generation_with_inode(action, key, meta.dev(), meta.ino())?;
+        let mtime = match &generation {
+            Some((_, facts)) => facts.last_modified,
+            None => meta
+                .modified()
+                .map(DateTime::<Utc>::from)
+                .unwrap_or_else(|_| Utc::now()),
+        };
+        Ok(Resolved {
+            file,
+            size: meta.len(),
+            mtime,
+            generation,
+        })
+    }
+
+    fn generation_with_inode(
+        &self,
+        action: &'static str,
+        key: &str,
+        dev: u64,
+        ino: u64,
+    ) -> Result<Option<(String, GenerationFacts)>, StoreError> {
+        let dir = self.key_dir(key);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(action, Some(key), &dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(action, Some(key), &dir, e))?;
+            let name = entry.file_name();
+            let Some(generation) = name.to_str().and_then(|n| n.strip_suffix(".data")) else {
+                continue;
+            };
+            if !is_generation_id(generation) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.dev() == dev && meta.ino() == ino {
+                let facts = self.read_facts(action, key, generation)?;
+                return Ok(Some((generation.to_string(), facts)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn read_facts(
+        &self,
+        action: &'static str,
+        key: &str,
+        generation: &str,
+    ) -> Result<GenerationFacts, StoreError> {
+        let path = self.key_dir(key).join(format!("{generation}.json"));
+        let bytes = fs::read(&path).map_err(|e| io_error(action, Some(key), &path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Other,
+                action,
+                format!("{} is not valid generation state: {e}", path.display()),
+            )
+            .with_key(key)
+        })
+    }
+
+    fn read_tags(&self, key: &str, generation: &str) -> Result<Vec<Tag>, StoreError> {
+        let path = self.key_dir(key).join(format!("{generation}.tags.json"));
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error("GetObjectTagging", Some(key), &path, e)),
+        };
+        let map: BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Other,
+                "GetObjectTagging",
+                format!("{} is not a valid tag set: {e}", path.display()),
+            )
+            .with_key(key)
+        })?;
+        Ok(map.into_iter().map(|(k, v)| Tag::new(k, v)).collect())
+    }
+
+    fn read_hold(&self, key: &str, generation: &str) -> Result<bool, StoreError> {
+        let path = self.key_dir(key).join(format!("{generation}.hold"));
+        match fs::read(&path) {
+            Ok(b) => Ok(b.as_slice() == b"ON"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error("HeadObject", Some(key), &path, e)),
+        }
+    }
+
+    fn etag_of(&self, key: &str, resolved: &mut Resolved) -> Result<String, StoreError> {
+        if let Some((_, facts)) = &resolved.generation {
+            return Ok(facts.etag.clone());
+        }
+        resolved
+            .file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| md5_hex(&mut resolved.file))
+            .map_err(|e| io_error("HeadObject", Some(key), &self.object_path(key), e))
+    }
+
+    fn head_of(&self, key: &str, mut resolved: Resolved) -> Result<ObjectHead, StoreError> {
+        let etag = self.etag_of(key, &mut resolved)?;
+        let version_id = self.version_id_of(&resolved);
+        let legal_hold = match (&resolved.generation, self.config.object_lock) {
+            (_, false) => None,
+            (None, true) => Some(false),
+            (Some((generation, _)), true) => Some(self.read_hold(key, generation)?),
+        };
+        let (content_type, metadata, checksum_sha256, parts_count) = match resolved.generation {
+            Some((_, facts)) => (
+                facts.content_type,
+                facts.metadata,
+                facts.checksum_sha256.map(parse_checksum),
+                facts.parts_count,
+            ),
+            None => (None, BTreeMap::new(), None, None),
+        };
+        Ok(ObjectHead {
+            key: key.to_string(),
+            version_id,
+            size: resolved.size,
+            etag,
+            last_modified: Some(resolved.mtime),
+            content_type,
+            metadata,
+            checksum_sha256,
+            parts_count,
+            legal_hold,
+            storage_class: None,
+            encryption: None,
+        })
+    }
+
+    /// Makes sure a version has a generation (adopting a plain file by hard-linking it) and
+    /// returns its id.
+    fn adopt(
+        &self,
+        action: &'static str,
+        key: &str,
+        resolved: Resolved,
+    ) -> Result<String, StoreError> {
+        if let Some((generation, _)) = resolved.generation {
+            return Ok(generation);
+        }
+        let mut resolved = resolved;
+        let etag = self.etag_of(key, &mut resolved)?;
+        let dir = self.prepare_key_dir(action, key)?;
+        let generation = new_generation_id();
+        let facts = GenerationFacts {
+            size: resolved.size,
+            etag,
+            last_modified: resolved.mtime,
+            content_type: None,
+            metadata: BTreeMap::new(),
+            checksum_sha256: None,
+            parts_count: None,
+        };
+        let io = |e| io_error(action, Some(key), &dir, e);
+        write_atomically(
+            &dir,
+            &dir.join(format!("{generation}.json")),
+            &serde_json::to_vec(&facts).expect("facts serialize"),
+        )
+        .map_err(io)?;
+        let data = dir.join(format!("{generation}.data"));
+        fs::hard_link(self.object_path(key), &data).map_err(io)?;
+        let held = resolved.file.metadata().map_err(io)?;
+        let linked = fs::metadata(&data).map_err(io)?;
+        if (held.dev(), held.ino()) != (linked.dev(), linked.ino()) {
+            let _ = fs::remove_file(&data);
+            let _ = fs::remove_file(dir.join(format!("{generation}.json")));
+            return Err(StoreError::new(
+                StoreErrorKind::Transient,
+                action,
+                format!("{key} was replaced while it was being adopted; retry"),
+            )
+            .with_key(key));
+        }
+        Ok(generation)
+    }
+
+    fn prepare_key_dir(&self, action: &'static str, key: &str) -> Result<PathBuf, StoreError> {
+        let dir = self.key_dir(key);
+        fs::create_dir_all(&dir).map_err(|e| io_error(action, Some(key), &dir, e))?;
+        let key_file = dir.join("key.txt");
+        if !key_file.exists() {
+            write_atomically(&dir, &key_file, key.as_bytes())
+                .map_err(|e| io_error(action, Some(key), &dir, e))?;
+        }
+        Ok(dir)
+    }
+
+    fn put(&self, request: &PutRequest) -> Result<PutOutcome, StoreError> {
+        const ACTION: &str = "PutObject";
+        let key = request.key.as_str();
+        validate_key(ACTION, key)?;
+        if request.condition == PutCondition::IfNoneMatch && self.object_path(key).is_file() {
+            return Ok(PutOutcome::AlreadyExists);
+        }
+        let dir = self.prepare_key_dir(ACTION, key)?;
+        let generation = new_generation_id();
+        let io = |e| io_error(ACTION, Some(key), &dir, e);
+        let data = dir.join(format!("{generation}.data"));
+        write_atomically(&dir, &data, &request.body).map_err(io)?;
+        let facts = GenerationFacts {
+            size: request.body.len() as u64,
+            etag: hex::encode(Md5::digest(&request.body)),
+            last_modified: Utc::now(),
+            content_type: request.content_type.clone(),
+            metadata: lower_case_keys(&request.metadata),
+            checksum_sha256: request
+                .checksum_sha256
+                .then(|| BASE64.encode(Sha256::digest(&request.body))),
+            parts_count: None,
+        };
+        write_atomically(
+            &dir,
+            &dir.join(format!("{generation}.json")),
+            &serde_json::to_vec(&facts).expect("facts serialize"),
+        )
+        .map_err(io)?;
+        let created = self.publish(ACTION, key, &generation, request.condition)?;
+        if !created {
+            self.forget_generation(key, &generation);
+            return Ok(PutOutcome::AlreadyExists);
+        }
+        Ok(PutOutcome::Created {
+            version_id: self.reported_version(Some(&generation)),
+            etag: facts.etag,
+        })
+    }
+
+    /// Makes a written generation the current content of the key. Returns false when a
+    /// create-only publish found the key taken.
+    fn publish(
+        &self,
+        action: &'static str,
+        key: &str,
+        generation: &str,
+        condition: PutCondition,
+    ) -> Result<bool, StoreError> {
+        let dir = self.key_dir(key);
+        let data = dir.join(format!("{generation}.data"));
+        let target = self.object_path(key);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(|e| {
+                let conflict = matches!(
+                    e.kind(),
+                    io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory
+                );
+                if conflict {
+                    StoreError::new(
+                        StoreErrorKind::InvalidRequest,
+                        action,
+                        format!(
+                            "{key} needs {} to be a folder, but it is an object",
+                            parent.display()
+                        ),
+                    )
+                    .with_key(key)
+                } else {
+                    io_error(action, Some(key), parent, e)
+                }
+            })?;
+        }
+        if target.is_dir() {
+            return Err(StoreError::new(
+                StoreErrorKind::InvalidRequest,
+                action,
+                format!("{} is a folder of other objects", target.display()),
+            )
+            .with_key(key));
+        }
+        match condition {
+            PutCondition::IfNoneMatch => match fs::hard_link(&data, &target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(e) => return Err(io_error(action, Some(key), &target, e)),
+            },
+            PutCondition::None => {
+                let staged = dir.join(format!("{generation}.publish"));
+                fs::hard_link(&data, &staged)
+                    .and_then(|_| fs::rename(&staged, &target))
+                    .map_err(|e| {
+                        let _ = fs::remove_file(&staged);
+                        io_error(action, Some(key), &target, e)
+                    })?;
+            }
+        }
+        sync_dir(target.parent().unwrap_or(&self.root));
+        if !self.config.versioned {
+            self.drop_older_generations(key, generation);
+        }
+        Ok(true)
+    }
+
+    fn forget_generation(&self, key: &str, generation: &str) {
+        let dir = self.key_dir(key);
+        for suffix in ["data", "json", "tags.json", "hold"] {
+            let _ = fs::remove_file(dir.join(format!("{generation}.{suffix}")));
+        }
+    }
+
+    /// On an unversioned folder an overwrite leaves nothing of the older generations.
+    fn drop_older_generations(&self, key: &str, newest: &str) {
+        let Ok(entries) = fs::read_dir(self.key_dir(key)) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(generation) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if is_generation_id(generation) && generation < newest {
+                self.forget_generation(key, generation);
+            }
+        }
+    }
+
+    fn copy_in_place(&self, request: &CopyInPlace) -> Result<CopyOutcome, StoreError> {
+        const ACTION: &str = "CopyObject";
+        let key = request.key.as_str();
+        let mut source = self.resolve(ACTION, key, request.version_id.as_deref())?;
+        let source_tags = match &source.generation {
+            Some((generation, _)) => self.read_tags(key, generation)?,
+            None => Vec::new(),
+        };
+        let (content_type, had_sha256) = match &source.generation {
+            Some((_, facts)) => (facts.content_type.clone(), facts.checksum_sha256.is_some()),
+            None => (None, false),
+        };
+        let multipart = source.size > request.multipart_threshold;
+        let part_size = if multipart {
+            request.part_size.max(1)
+        } else {
+            source.size.max(1)
+        };
+        let dir = self.prepare_key_dir(ACTION, key)?;
+        let generation = new_generation_id();
+        let data = dir.join(format!("{generation}.data"));
+        let io = |e| io_error(ACTION, Some(key), &dir, e);
+        source.file.seek(SeekFrom::Start(0)).map_err(io)?;
+        let parts = copy_in_parts(&mut source.file, &dir, &data, part_size).map_err(io)?;
+        let (etag, checksum, parts_count) = if multipart {
+            let mut md5s = Md5::new();
+            let mut shas = Sha256::new();
+            for part in &parts {
+                md5s.update(part.md5);
+                shas.update(part.sha256);
+            }
+            let n = parts.len();
+            (
+                format!("{}-{n}", hex::encode(md5s.finalize())),
+                had_sha256.then(|| format!("{}-{n}", BASE64.encode(shas.finalize()))),
+                Some(n as u32),
+            )
+        } else {
+            let part = parts.first().copied().unwrap_or_else(PartDigest::empty);
+            (
+                hex::encode(part.md5),
+                had_sha256.then(|| BASE64.encode(part.sha256)),
+                None,
+            )
+        };
+        let facts = GenerationFacts {
+            size: source.size,
+            etag: etag.clone(),
+            last_modified: Utc::now(),
+            content_type,
+            metadata: lower_case_keys(&request.metadata),
+            checksum_sha256: checksum,
+            parts_count,
+        };
+        write_atomically(
+            &dir,
+            &dir.join(format!("{generation}.json")),
+            &serde_json::to_vec(&facts).expect("facts serialize"),
+        )
+        .map_err(io)?;
+        if !source_tags.is_empty() {
+            let body = serde_json::to_vec(
+                &source_tags
+                    .iter()
+                    .map(|t| (t.key.clone(), t.value.clone()))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+            .expect("tags serialize");
+            write_atomically(&dir, &dir.join(format!("{generation}.tags.json")), &body)
+                .map_err(io)?;
+        }
+        self.publish(ACTION, key, &generation, PutCondition::None)?;
+        Ok(CopyOutcome {
+            version_id: self.reported_version(Some(&generation)),
+            etag,
+            multipart,
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+struct PartDigest {
+    md5: [u8; 16],
+    sha256: [u8; 32],
+}
+
+impl PartDigest {
+    fn empty() -> Self {
+        PartDigest {
+            md5: Md5::digest(b"").into(),
+            sha256: Sha256::digest(b"").into(),
+        }
+    }
+}
+
+/// Copies `source` into a new file at `target`, returning the MD5 and SHA-256 of each part.
+fn copy_in_parts(
+    source: &mut File,
+    dir: &Path,
+    target: &Path,
+    part_size: u64,
+) -> io::Result<Vec<PartDigest>> {
+    let staged = staging_path(dir);
+    let mut out = File::create(&staged)?;
+    let mut parts = Vec::new();
+    let mut buffer = vec![0u8; READ_CHUNK];
+    loop {
+        let mut md5 = Md5::new();
+        let mut sha = Sha256::new();
+        let mut in_part = 0u64;
+        while in_part < part_size {
+            let want = (part_size - in_part).min(buffer.len() as u64) as usize;
+            let n = source.read(&mut buffer[..want])?;
+            if n == 0 {
+                break;
+            }
+            md5.update(&buffer[..n]);
+            sha.update(&buffer[..n]);
+            out.write_all(&buffer[..n])?;
+            in_part += n as u64;
+        }
+        if in_part == 0 && !parts.is_empty() {
+            break;
+        }
+        parts.push(PartDigest {
+            md5: md5.finalize().into(),
+            sha256: sha.finalize().into(),
+        });
+        if in_part < part_size {
+            break;
+        }
+    }
+    out.sync_all()?;
+    drop(out);
+    fs::rename(&staged, target).inspect_err(|_| {
+        let _ = fs::remove_file(&staged);
+    })?;
+    Ok(parts)
+}
+
+fn chunk_stream(file: File, length: u64) -> super::ChunkStream {
+    let file = tokio::fs::File::from_std(file);
+    Box::pin(futures::stream::unfold(
+        (file, length),
+        |(mut file, remaining)| async move {
+            use tokio::io::AsyncReadExt;
+            if remaining == 0 {
+                return None;
+            }
+            let want = remaining.min(READ_CHUNK as u64) as usize;
+            let mut buffer = BytesMut::with_capacity(want);
+            let mut read = 0;
+            while read < want {
+                match file.read_buf(&mut buffer).await {
+                    Ok(0) => break,
+                    Ok(n) => read += n,
+                    Err(e) => {
+                        let error =
+                            StoreError::new(StoreErrorKind::Other, "GetObject", e.to_string());
+                        return Some((Err(error), (file, 0)));
+                    }
+                }
+                if buffer.len() >= want {
+                    break;
+                }
+            }
+            if read == 0 {
+                let error = StoreError::new(
+                    StoreErrorKind::Other,
+                    "GetObject",
+                    format!("object ended {remaining} bytes early"),
+                );
+                return Some((Err(error), (file, 0)));
+            }
+            let chunk: Bytes = buffer.freeze();
+            let left = remaining - chunk.len() as u64;
+            Some((Ok(chunk), (file, left)))
+        },
+    ))
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let file_type = entry.file_type()?;
+        if dir == root && entry.file_name() == SIDECAR {
+            continue;
+        }
+        if file_type.is_dir() {
+            collect_files(root, &path, out)?;
+        } else if file_type.is_file() || (file_type.is_symlink() && path.is_file()) {
+            let Ok(relative) = path.strip_prefix(root) else {
+                continue;
+            };
+            let Some(key) = relative.to_str() else {
+                continue;
+            };
+            out.push(key.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn validate_key(action: &'static str, key: &str) -> Result<(), StoreError> {
+    let refuse = |why: &str| {
+        Err(StoreError::new(
+            StoreErrorKind::InvalidRequest,
+            action,
+            format!("key {key:?} cannot be stored in a folder: {why}"),
+        )
+        .with_key(key)
+        .with_code("InvalidKey"))
+    };
+    if key.is_empty() || key.len() > 1024 {
+        return refuse("a key is 1 to 1024 bytes");
+    }
+    if key.contains('\0') {
+        return refuse("it contains a NUL character");
+    }
+    if key
+        .split('/')
+        .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+    {
+        return refuse("it has an empty, `.` or `..` path segment");
+    }
+    if key == SIDECAR || key.starts_with(&format!("{SIDECAR}/")) {
+        return refuse("the store keeps its own state there");
+    }
+    Ok(())
+}
+
+fn validate_tags(key: &str, tags: &[Tag]) -> Result<(), StoreError> {
+    let refuse = |why: String| {
+        Err(
+            StoreError::new(StoreErrorKind::InvalidRequest, "PutObjectTagging", why)
+                .with_key(key)
+                .with_code("InvalidTag"),
+        )
+    };
+    if tags.len() > MAX_TAGS {
+        return refuse(format!(
+            "{} tags given; an object can have at most {MAX_TAGS}",
+            tags.len()
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for tag in tags {
+        let key_chars = tag.key.chars().count();
+        if key_chars == 0 || key_chars > 128 {
+            return refuse(format!("tag key {:?} must be 1 to 128 characters", tag.key));
+        }
+        if tag.value.chars().count() > 256 {
+            return refuse(format!(
+                "value of tag {:?} is longer than 256 characters",
+                tag.key
+            ));
+        }
+        if !seen.insert(tag.key.as_str()) {
+            return refuse(format!("tag key {:?} is given twice", tag.key));
+        }
+    }
+    Ok(())
+}
+
+fn is_generation_id(candidate: &str) -> bool {
+    candidate.len() == 36 && candidate.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A time-ordered id: 20 decimal digits of nanoseconds then 16 hex digits of randomness, both
+/// fitting `is_generation_id` (digits are hex digits).
+fn new_generation_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{nanos:020}{:016x}", rand::random::<u64>())
+}
+
+fn staging_path(dir: &Path) -> PathBuf {
+    dir.join(format!(".staging-{:016x}", rand::random::<u64>()))
+}
+
+/// Writes a file under a temporary name in `dir`, syncs it and renames it into place.
+fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let staged = staging_path(dir);
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staged)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&staged, target)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&staged);
+    }
+    result
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(handle) = File::open(dir) {
+        let _ = handle.sync_all();
+    }
+}
+
+fn md5_hex(file: &mut File) -> io::Result<String> {
+    let mut hasher = Md5::new();
+    let mut buffer = vec![0u8; READ_CHUNK];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn parse_checksum(stored: String) -> StoredChecksum {
+    match stored.rsplit_once('-') {
+        Some((base64, parts)) if parts.parse::<u32>().is_ok() => StoredChecksum::Composite {
+            algorithm: "SHA256".into(),
+            base64: base64.to_string(),
+            parts: parts.parse().unwrap_or(0),
+        },
+        _ => StoredChecksum::FullObject {
+            algorithm: "SHA256".into(),
+            base64: stored,
+        },
+    }
+}
+
+fn lower_case_keys(metadata: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    metadata
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect()
+}
+
+fn owned(key: &str, version: Option<&str>) -> (String, Option<String>) {
+    (key.to_string(), version.map(str::to_string))
+}
+
+fn io_error(action: &'static str, key: Option<&str>, path: &Path, error: io::Error) -> StoreError {
+    let (kind, code) = match error.kind() {
+        io::ErrorKind::NotFound => (StoreErrorKind::NotFound, "NoSuchKey"),
+        io::ErrorKind::PermissionDenied => (StoreErrorKind::AccessDenied, "AccessDenied"),
+        _ => (StoreErrorKind::Other, "IoError"),
+    };
+    let mut store_error =
+        StoreError::new(kind, action, format!("{}: {error}", path.display())).with_code(code);
+    if let Some(key) = key {
+        store_error = store_error.with_key(key);
+    }
+    store_error
+}

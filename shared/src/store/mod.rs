@@ -75,3 +75,39 @@ pub trait ObjectStore: Send + Sync {
         body.collect().await
     }
 }
+
+/// A store opened from a location string, and the key prefix the location named inside it.
+#[derive(Clone)]
+pub struct OpenedStore {
+    pub store: std::sync::Arc<dyn ObjectStore>,
+    /// For `s3://bucket/some/prefix`, `some/prefix`; empty for a bare bucket or a folder.
+    pub prefix: String,
+}
+
+/// Opens `s3://bucket[/prefix]` with the connection settings of `s3` (its `bucket` is replaced by
+/// the location's), or a local folder given as a path or `file://` URL.
+pub async fn open(location: &str, s3: &s3::S3Options) -> Result<OpenedStore, StoreError> {
+    if let Some(rest) = location.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(StoreError::new(
+                StoreErrorKind::InvalidRequest,
+                "OpenStore",
+                format!("{location:?} names no bucket"),
+            ));
+        }
+        let options = s3::S3Options {
+            bucket: bucket.to_string(),
+            ..s3.clone()
+        };
+        return Ok(OpenedStore {
+            store: std::sync::Arc::new(s3::S3Store::connect(&options).await),
+            prefix: prefix.to_string(),
+        });
+    }
+    let path = location.strip_prefix("file://").unwrap_or(location);
+    Ok(OpenedStore {
+        store: std::sync::Arc::new(fs::FsStore::open(path)?),
+        prefix: String::new(),
+    })
+}

@@ -225,3 +225,11 @@ pub enum PutOutcome {
     },
     AlreadyExists,
 }
+
+/// How a new bucket (or local folder standing in for one) is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BucketSpec {
+    pub versioned: bool,
+    /// Object Lock (implies versioning, as on S3).
+    pub object_lock: bool,
+}
