@@ -1,0 +1,85 @@
+//! Where the ledger's objects live under its prefix.
+//!
+//! ```text
+//! <prefix>blocks/00000000000000000042   block 42 (20-digit zero-padded: keys sort in ledger order)
+//! <prefix>head.json                     hint of the newest block index (may lag; never trusted)
+//! <prefix>ids/<2 hex>/<record id>       identity marker {"block":N,"leaf":L}, create-only
+//! <prefix>indexed/00000000000000000042  written once every marker of block 42 exists
+//! <prefix>keys/<key id>.vkey            published verifier keys (C2SP vkey text)
+//! ```
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    prefix: String,
+}
+
+impl Layout {
+    /// `prefix` is used as given, with a `/` added when it is non-empty and lacks one.
+    pub fn new(prefix: &str) -> Layout {
+        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/")
+        };
+        Layout { prefix }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn blocks_prefix(&self) -> String {
+        format!("{}blocks/", self.prefix)
+    }
+
+    pub fn block(&self, index: u64) -> String {
+        format!("{}blocks/{index:020}", self.prefix)
+    }
+
+    /// The block index a listed key names, when it is a block key.
+    pub fn block_index(&self, key: &str) -> Option<u64> {
+        let digits = key.strip_prefix(&self.blocks_prefix())?;
+        if digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            digits.parse().ok()
+        } else {
+            None
+        }
+    }
+
+    pub fn head_hint(&self) -> String {
+        format!("{}head.json", self.prefix)
+    }
+
+    pub fn identity(&self, id: &str) -> String {
+        let shard = id.get(..2).unwrap_or("__");
+        format!("{}ids/{shard}/{id}", self.prefix)
+    }
+
+    pub fn indexed(&self, index: u64) -> String {
+        format!("{}indexed/{index:020}", self.prefix)
+    }
+
+    pub fn keys_prefix(&self) -> String {
+        format!("{}keys/", self.prefix)
+    }
+
+    pub fn key(&self, key_id: u32) -> String {
+        format!("{}keys/{key_id:08x}.vkey", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_keys_sort_in_ledger_order_and_round_trip() {
+        let l = Layout::new("ledger");
+        assert_eq!(l.block(42), "ledger/blocks/00000000000000000042");
+        assert!(l.block(9) < l.block(10));
+        assert!(l.block(99_999) < l.block(100_000));
+        assert_eq!(l.block_index(&l.block(u64::MAX)), Some(u64::MAX));
+        assert_eq!(l.block_index("ledger/blocks/42"), None);
+        assert_eq!(Layout::new("").block(1), "blocks/00000000000000000001");
+    }
+}

@@ -1,0 +1,40 @@
+//! Reading the signing key from AWS Secrets Manager. AWS types stay inside this module.
+
+use aws_config::BehaviorVersion;
+use aws_smithy_http_client::tls;
+
+use super::keys::KeyError;
+
+/// The string value of a secret (ARN or name), with the AWS configuration of the environment.
+pub(crate) async fn fetch_secret_string(secret_id: &str) -> Result<String, KeyError> {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let out = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            KeyError(format!(
+                "GetSecretValue failed for secret {secret_id}: {} \
+                 (the role needs secretsmanager:GetSecretValue on it)",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ))
+        })?;
+    if let Some(text) = out.secret_string() {
+        return Ok(text.to_string());
+    }
+    if let Some(blob) = out.secret_binary() {
+        return String::from_utf8(blob.as_ref().to_vec())
+            .map_err(|_| KeyError(format!("secret {secret_id} is binary and not UTF-8 text")));
+    }
+    Err(KeyError(format!("secret {secret_id} has no value")))
+}
