@@ -3,12 +3,10 @@
 
 mod ledger_common;
 
-use std::sync::Arc;
-
 use custody_core::ledger::{
     BlockView, Check, Ledger, LedgerConfig, Receipt, Signer, TrustedKeys, build_block, tip_of,
 };
-use custody_core::store::{ObjectStore, PutRequest};
+use custody_core::store::PutRequest;
 use ledger_common::*;
 
 #[tokio::test]
@@ -183,40 +181,4 @@ async fn eight_concurrent_writers_make_one_chain_of_400_on_a_folder() {
     let store = folder_store(dir.path());
     let report = concurrent_writers(store, &signer).await;
     assert!(report.is_intact(), "{report}");
-}
-
-pub async fn concurrent_writers(
-    store: Arc<dyn ObjectStore>,
-    signer: &Signer,
-) -> custody_core::ledger::VerifyReport {
-    let mut tasks = Vec::new();
-    for w in 0..8usize {
-        let store = store.clone();
-        let signer = signer.clone();
-        tasks.push(tokio::spawn(async move {
-            let ledger = Ledger::open(store, "", LedgerConfig::new(ORIGIN), Some(signer))
-                .await
-                .unwrap();
-            let mut appended = 0;
-            for i in 0..50 {
-                let mut batch = vec![record(&format!("w{w}"), i)];
-                batch.push(record(&format!("w{}", (w + 1) % 8), i));
-                let out = ledger.append(batch).await.unwrap();
-                appended += out.appended.len();
-            }
-            appended
-        }));
-    }
-    let mut total = 0;
-    for t in tasks {
-        total += t.await.unwrap();
-    }
-    assert_eq!(total, 400, "every record appended exactly once");
-    let ledger = Ledger::open(store, "", LedgerConfig::new(ORIGIN), None)
-        .await
-        .unwrap();
-    let report = ledger.verify(None).await;
-    assert_eq!(report.records, 400, "{report}");
-    assert_eq!(report.tree_size, 400);
-    report
 }

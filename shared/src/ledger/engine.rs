@@ -482,16 +482,32 @@ impl Ledger {
                 .expect("serializes");
                 let put = PutRequest::new(self.layout.identity(&p.id), body).create_only();
                 let store = self.store.clone();
-                async move { store.put(put).await.map(|_| ()) }
+                async move {
+                    match store.put(put.clone()).await {
+                        Ok(_) => Ok(()),
+                        // A create-only write whose outcome is an error may still have lost to
+                        // (or raced with) an identical marker: what matters is that it exists.
+                        Err(e) => match store.head(&put.key, None).await {
+                            Ok(_) => Ok(()),
+                            Err(_) => Err(e),
+                        },
+                    }
+                }
             })
             .collect();
         stream::iter(puts)
             .buffer_unordered(self.config.concurrency.max(1))
             .try_collect::<Vec<()>>()
             .await?;
-        self.store
+        // `indexed/N` only saves the next writer the marker writes: losing it costs time, not
+        // correctness.
+        if let Err(e) = self
+            .store
             .put(PutRequest::new(self.layout.indexed(index), Vec::new()))
-            .await?;
+            .await
+        {
+            tracing::warn!(block = index, error = %e, "indexed marker not written");
+        }
         Ok(())
     }
 
@@ -605,9 +621,14 @@ impl Ledger {
     }
 }
 
+/// Whether a failed block write is worth another round. The round re-reads the head and
+/// re-checks the markers, so a write whose outcome is unknown (it may have been created) is safe
+/// to retry: its records are then found already present.
 fn retryable(e: &StoreError) -> bool {
-    matches!(
+    !matches!(
         e.kind,
-        StoreErrorKind::PreconditionFailed | StoreErrorKind::Transient
+        StoreErrorKind::AccessDenied
+            | StoreErrorKind::InvalidRequest
+            | StoreErrorKind::NoObjectLock
     )
 }

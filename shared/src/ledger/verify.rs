@@ -366,9 +366,7 @@ pub fn verify_blocks(input: VerifyInput<'_>) -> VerifyReport {
         report.failures.extend(r.failures);
         report.notices.extend(r.notices);
     }
-    report
-        .failures
-        .sort_by(|a, b| (a.block, a.leaf, a.check).cmp(&(b.block, b.leaf, b.check)));
+    report.failures.sort_by_key(|f| (f.block, f.leaf, f.check));
     report
 }
 

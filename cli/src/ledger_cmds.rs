@@ -1,0 +1,328 @@
+//! `custody keygen`, `custody verify`, `custody receipt`, `custody verify-receipt`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use custody_core::ledger::{
+    BlockView, Checkpoint, Layout, Ledger, LedgerConfig, Receipt, Signer, TrustedKeys, VerifierKey,
+};
+use custody_core::store::ObjectStore;
+use custody_core::store::fs::FsStore;
+use custody_core::store::s3::{S3Options, S3Store};
+
+/// Exit status: 0 intact, 1 evidence of tampering or mismatch, 2 could not run.
+const COULD_NOT_RUN: u8 = 2;
+
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// The ledger origin, used as the key name (e.g. custody.example.com/ledger).
+    #[arg(long)]
+    origin: String,
+    /// Folder to write `<origin>-<id>.key` (secret, mode 0600) and `<origin>-<id>.vkey` into.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+}
+
+/// Where a ledger is and which keys to trust.
+#[derive(Args)]
+pub struct LedgerArgs {
+    /// `s3://bucket/prefix` or a local folder holding the ledger.
+    ledger: String,
+    /// Checkpoint origin; default: the name of the given or published keys.
+    #[arg(long)]
+    origin: Option<String>,
+    /// A verifier key file (C2SP vkey) to trust; repeatable. Without it, the keys published
+    /// beside the ledger are trusted.
+    #[arg(long = "key")]
+    keys: Vec<PathBuf>,
+    /// S3 endpoint (e.g. http://127.0.0.1:8333); path-style addressing is used with it.
+    #[arg(long, env = "CUSTODY_S3_ENDPOINT")]
+    endpoint: Option<String>,
+    /// AWS region of the ledger bucket.
+    #[arg(long)]
+    region: Option<String>,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    ledger: LedgerArgs,
+    /// A signed checkpoint saved earlier: the ledger must extend it (no truncation, no fork).
+    #[arg(long)]
+    pinned: Option<PathBuf>,
+    /// Write the newest signed checkpoint here, to pin next time.
+    #[arg(long)]
+    save_checkpoint: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ReceiptArgs {
+    #[command(flatten)]
+    ledger: LedgerArgs,
+    /// The record id (64 hex).
+    #[arg(long)]
+    id: String,
+    /// Write the receipt here instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct VerifyReceiptArgs {
+    /// The receipt file.
+    receipt: PathBuf,
+    /// A verifier key file (C2SP vkey) to trust; at least one.
+    #[arg(long = "key", required = true)]
+    keys: Vec<PathBuf>,
+}
+
+pub fn keygen(args: KeygenArgs) -> ExitCode {
+    match run_keygen(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => could_not_run(e),
+    }
+}
+
+fn run_keygen(args: &KeygenArgs) -> Result<()> {
+    let signer = Signer::generate(&args.origin)?;
+    let vkey = signer.verifier_key();
+    let stem = format!(
+        "{}-{:08x}",
+        args.origin.replace(['/', ':'], "_"),
+        signer.key_id()
+    );
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let secret = args.out.join(format!("{stem}.key"));
+    write_secret(&secret, &format!("{}\n", signer.to_text()))?;
+    let public = args.out.join(format!("{stem}.vkey"));
+    std::fs::write(&public, format!("{}\n", vkey.to_text()))
+        .with_context(|| format!("writing {}", public.display()))?;
+    println!("key id      {:08x}", signer.key_id());
+    println!("key name    {}", signer.name());
+    println!("verifier    {}", vkey.to_text());
+    println!(
+        "secret key  {}  (keep it secret: a file, an env var or AWS Secrets Manager)",
+        secret.display()
+    );
+    println!("public key  {}", public.display());
+    Ok(())
+}
+
+fn write_secret(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+pub async fn verify(args: VerifyArgs) -> ExitCode {
+    let ledger = match open_ledger(&args.ledger).await {
+        Ok(l) => l,
+        Err(e) => return could_not_run(e),
+    };
+    let pinned = match &args.pinned {
+        None => None,
+        Some(path) => match read_checkpoint(path) {
+            Ok(c) => Some(c),
+            Err(e) => return could_not_run(e),
+        },
+    };
+    let report = ledger.verify(pinned.as_ref()).await;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("a report serializes")
+        );
+    } else {
+        print!("{report}");
+    }
+    if let (Some(path), Some(cp)) = (&args.save_checkpoint, &report.latest_checkpoint)
+        && let Err(e) = std::fs::write(path, cp)
+    {
+        eprintln!("error: writing {}: {e}", path.display());
+        return ExitCode::from(COULD_NOT_RUN);
+    }
+    ExitCode::from(report.exit_code())
+}
+
+pub async fn receipt(args: ReceiptArgs) -> ExitCode {
+    let ledger = match open_ledger(&args.ledger).await {
+        Ok(l) => l,
+        Err(e) => return could_not_run(e),
+    };
+    let receipt = match ledger.receipt(&args.id).await {
+        Ok(r) => r,
+        Err(custody_core::ledger::LedgerError::RecordNotFound(id)) => {
+            eprintln!("record {id} is not in the ledger {}", ledger.location());
+            return ExitCode::from(1);
+        }
+        Err(e) => return could_not_run(e.into()),
+    };
+    // Check it before handing it out, against the same keys a verifier would use.
+    match ledger.trusted_keys().await {
+        Ok((trusted, _)) => {
+            if let Err(e) = receipt.verify(&trusted) {
+                eprintln!("the ledger gave a receipt that does not verify: {e}");
+                return ExitCode::from(1);
+            }
+        }
+        Err(e) => return could_not_run(e.into()),
+    }
+    let json = serde_json::to_string_pretty(&receipt).expect("a receipt serializes");
+    match &args.out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, format!("{json}\n")) {
+                return could_not_run(anyhow!("writing {}: {e}", path.display()));
+            }
+            println!(
+                "receipt for leaf {} (block {}, tree size {}) written to {}",
+                receipt.leaf_index,
+                receipt.block,
+                receipt.tree_size,
+                path.display()
+            );
+        }
+        None => println!("{json}"),
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn verify_receipt(args: VerifyReceiptArgs) -> ExitCode {
+    let loaded = (|| -> Result<(Receipt, TrustedKeys)> {
+        let text = std::fs::read_to_string(&args.receipt)
+            .with_context(|| format!("reading {}", args.receipt.display()))?;
+        let receipt: Receipt = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a custody receipt", args.receipt.display()))?;
+        Ok((receipt, TrustedKeys::new(read_keys(&args.keys)?)))
+    })();
+    let (receipt, trusted) = match loaded {
+        Ok(x) => x,
+        Err(e) => return could_not_run(e),
+    };
+    match receipt.verify(&trusted) {
+        Ok(ok) => {
+            println!(
+                "VALID: record {} is leaf {} of {} at tree size {}, signed by {}",
+                ok.record.id, ok.leaf_index, ok.origin, ok.tree_size, ok.signed_by
+            );
+            println!(
+                "  {} s3://{}/{}{}",
+                ok.record.event.as_str(),
+                ok.record.what.bucket,
+                ok.record.what.key,
+                ok.record
+                    .what
+                    .version_id
+                    .as_deref()
+                    .map(|v| format!(" version {v}"))
+                    .unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("INVALID: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn could_not_run(e: anyhow::Error) -> ExitCode {
+    eprintln!("could not run: {e:#}");
+    ExitCode::from(COULD_NOT_RUN)
+}
+
+fn read_keys(paths: &[PathBuf]) -> Result<Vec<VerifierKey>> {
+    paths
+        .iter()
+        .map(|p| VerifierKey::from_file(p).map_err(Into::into))
+        .collect()
+}
+
+fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Checkpoint::parse(&bytes)
+        .map_err(|e| anyhow!("{} is not a signed checkpoint: {e}", path.display()))
+}
+
+/// The store and prefix a ledger argument names.
+async fn open_store(args: &LedgerArgs) -> Result<(Arc<dyn ObjectStore>, String)> {
+    if let Some(rest) = args.ledger.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            bail!("{} names no bucket", args.ledger);
+        }
+        let mut options = S3Options::new(bucket);
+        options.region = args.region.clone();
+        if let Some(endpoint) = &args.endpoint {
+            options.endpoint = Some(endpoint.clone());
+            options.force_path_style = true;
+        }
+        let store: Arc<dyn ObjectStore> = Arc::new(S3Store::connect(&options).await);
+        Ok((store, prefix.to_string()))
+    } else {
+        let store = FsStore::open(&args.ledger)
+            .map_err(|e| anyhow!("opening the ledger folder {}: {e}", args.ledger))?;
+        Ok((Arc::new(store), String::new()))
+    }
+}
+
+async fn open_ledger(args: &LedgerArgs) -> Result<Ledger> {
+    let (store, prefix) = open_store(args).await?;
+    let keys = read_keys(&args.keys)?;
+    let origin = match &args.origin {
+        Some(o) => o.clone(),
+        None => discover_origin(&store, &prefix, &keys).await?,
+    };
+    let mut config = LedgerConfig::new(origin);
+    config.trusted_keys = keys;
+    Ok(Ledger::open(store, &prefix, config, None).await?)
+}
+
+/// The origin when not given: the one name of the given keys, else of the published keys, else
+/// what block 0's checkpoint says. Signatures are still checked against trusted keys only.
+async fn discover_origin(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    keys: &[VerifierKey],
+) -> Result<String> {
+    let one_name = |names: Vec<String>| -> Option<String> {
+        let first = names.first()?.clone();
+        names.iter().all(|n| *n == first).then_some(first)
+    };
+    if let Some(name) = one_name(keys.iter().map(|k| k.name().to_string()).collect()) {
+        return Ok(name);
+    }
+    let layout = Layout::new(prefix);
+    let mut published = Vec::new();
+    for obj in store.list(&layout.keys_prefix()).await? {
+        let bytes = store.get_bytes(&obj.key, None).await?;
+        if let Ok(k) = VerifierKey::parse(&String::from_utf8_lossy(&bytes)) {
+            published.push(k.name().to_string());
+        }
+    }
+    if let Some(name) = one_name(published) {
+        return Ok(name);
+    }
+    let bytes = store
+        .get_bytes(&layout.block(0), None)
+        .await
+        .context("no --origin, no published keys, and block 0 is unreadable")?;
+    let view = BlockView::parse(&bytes).map_err(|e| anyhow!("block 0: {e}"))?;
+    Ok(view
+        .checkpoint()
+        .map_err(|e| anyhow!("block 0: {e}"))?
+        .origin)
+}
