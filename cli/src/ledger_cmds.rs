@@ -4,14 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use custody_core::ledger::{
     BlockView, Checkpoint, Layout, Ledger, LedgerConfig, Receipt, Signer, TrustedKeys, VerifierKey,
 };
-use custody_core::store::ObjectStore;
-use custody_core::store::fs::FsStore;
-use custody_core::store::s3::{S3Options, S3Store};
+use custody_core::store::s3::S3Options;
+use custody_core::store::{ObjectStore, open};
 
 /// Exit status: 0 intact, 1 evidence of tampering or mismatch, 2 could not run.
 const COULD_NOT_RUN: u8 = 2;
@@ -259,24 +258,16 @@ fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
 
 /// The store and prefix a ledger argument names.
 async fn open_store(args: &LedgerArgs) -> Result<(Arc<dyn ObjectStore>, String)> {
-    if let Some(rest) = args.ledger.strip_prefix("s3://") {
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            bail!("{} names no bucket", args.ledger);
-        }
-        let mut options = S3Options::new(bucket);
-        options.region = args.region.clone();
-        if let Some(endpoint) = &args.endpoint {
-            options.endpoint = Some(endpoint.clone());
-            options.force_path_style = true;
-        }
-        let store: Arc<dyn ObjectStore> = Arc::new(S3Store::connect(&options).await);
-        Ok((store, prefix.to_string()))
-    } else {
-        let store = FsStore::open(&args.ledger)
-            .map_err(|e| anyhow!("opening the ledger folder {}: {e}", args.ledger))?;
-        Ok((Arc::new(store), String::new()))
+    let mut options = S3Options::new("");
+    options.region = args.region.clone();
+    if let Some(endpoint) = &args.endpoint {
+        options.endpoint = Some(endpoint.clone());
+        options.force_path_style = true;
     }
+    let opened = open(&args.ledger, &options)
+        .await
+        .map_err(|e| anyhow!("opening the ledger {}: {e}", args.ledger))?;
+    Ok((opened.store, opened.prefix))
 }
 
 async fn open_ledger(args: &LedgerArgs) -> Result<Ledger> {

@@ -1,6 +1,7 @@
 //! `custody`: the command for auditors and operators.
 
 mod ledger_cmds;
+mod run_cmds;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the main job on an export: discover, mark the legal hold, hash, append to the ledger.
+    Ingest(run_cmds::IngestArgs),
+    /// Print the ledger's records about a conversation, matter, key, recording or event kind.
+    Query(run_cmds::QueryArgs),
+    /// The whole job on the bundled samples, offline, with no AWS account.
+    Demo(run_cmds::DemoArgs),
     /// Generate an Ed25519 ledger signing key pair and print its key id.
     Keygen(ledger_cmds::KeygenArgs),
     /// Verify a whole ledger (exit 0 intact, 1 tampering or mismatch, 2 could not run).
@@ -31,11 +38,25 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
-    match cli.command {
-        Command::Keygen(args) => ledger_cmds::keygen(args),
-        Command::Verify(args) => ledger_cmds::verify(args).await,
-        Command::Receipt(args) => ledger_cmds::receipt(args).await,
-        Command::VerifyReceipt(args) => ledger_cmds::verify_receipt(args),
-    }
+    let result = match cli.command {
+        Command::Ingest(args) => run_cmds::ingest_cmd(args).await,
+        Command::Query(args) => run_cmds::query_cmd(args).await,
+        Command::Demo(args) => run_cmds::demo_cmd(args).await,
+        Command::Keygen(args) => Ok(ledger_cmds::keygen(args)),
+        Command::Verify(args) => Ok(ledger_cmds::verify(args).await),
+        Command::Receipt(args) => Ok(ledger_cmds::receipt(args).await),
+        Command::VerifyReceipt(args) => Ok(ledger_cmds::verify_receipt(args)),
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("custody: {error:#}");
+        ExitCode::from(2)
+    })
 }

@@ -5,9 +5,15 @@
 //! - [`digest`]: streaming SHA-256 (and MD5 for ETag cross-checks) in bounded memory
 //! - [`ledger`]: custody records, the RFC 6962 Merkle tree, signed checkpoints, proofs, verification
 //! - [`store`]: the [`store::ObjectStore`] port and its S3 and filesystem adapters
+//! - [`ingest`]: the main job, from an export to ledger records
+//! - [`settings`]: the configuration shared by the Lambda functions and the CLI
+//! - [`query`]: what auditors ask of the ledger
 
 pub mod digest;
 pub mod export;
 pub mod hold;
+pub mod ingest;
 pub mod ledger;
+pub mod query;
+pub mod settings;
 pub mod store;

@@ -175,12 +175,32 @@ async fn head_state(
     named_by: &str,
 ) -> ObjectState {
     match store.head(key, version).await {
-        Ok(head) => ObjectState::Present(Box::new(head)),
+        Ok(head) => match exported_version_behind(&head, version) {
+            // The current version is custody's own metadata copy of the exported version:
+            // the exported version is the one to pin, hash and record.
+            Some(source) => match store.head(key, Some(source)).await {
+                Ok(exported) => ObjectState::Present(Box::new(exported)),
+                Err(_) => ObjectState::Present(Box::new(head)),
+            },
+            None => ObjectState::Present(Box::new(head)),
+        },
         Err(e) if e.kind == StoreErrorKind::NotFound => ObjectState::Missing {
             named_by: named_by.to_string(),
         },
         Err(e) => ObjectState::Unreadable(e.with_key(key)),
     }
+}
+
+/// When no version was asked for and the current version is a hold copy that custody made, the
+/// version it was copied from (recorded in its `legal-hold-source-version` metadata).
+fn exported_version_behind<'h>(head: &'h ObjectHead, requested: Option<&str>) -> Option<&'h str> {
+    if requested.is_some() {
+        return None;
+    }
+    head.metadata
+        .get(crate::hold::META_LEGAL_HOLD_SOURCE_VERSION)
+        .map(String::as_str)
+        .filter(|source| head.version_id.as_deref() != Some(*source))
 }
 
 async fn head_all(

@@ -140,15 +140,11 @@ impl<'a> HoldEngine<'a> {
             (Selection::Matters(register), Some(c)) => register.matters_for(c),
             _ => Vec::new(),
         };
-        match object.hold_flag {
-            Some(false) => return None,
-            Some(true) => return Some(matters),
-            None => {}
-        }
-        match &self.policy.selection {
-            Selection::Everything => Some(matters),
-            Selection::Matters(_) => (!matters.is_empty()).then_some(matters),
-            Selection::FieldEquals { path, value } => conversation
+        let held = match (object.hold_flag, &self.policy.selection) {
+            (Some(flag), _) => flag,
+            (None, Selection::Everything) => true,
+            (None, Selection::Matters(_)) => !matters.is_empty(),
+            (None, Selection::FieldEquals { path, value }) => conversation
                 .and_then(|c| discovery.documents.get(c))
                 .is_some_and(|documents| {
                     documents.iter().any(|d| {
@@ -156,8 +152,14 @@ impl<'a> HoldEngine<'a> {
                             .into_iter()
                             .any(|v| value_equals(v, value))
                     })
-                })
-                .then(Vec::new),
+                }),
+        };
+        if !held {
+            return None;
+        }
+        match (&self.policy.default_matter, matters.is_empty()) {
+            (Some(default), true) => Some(vec![default.clone()]),
+            _ => Some(matters),
         }
     }
 

@@ -84,6 +84,9 @@ pub struct HoldPolicy {
     /// Objects larger than this are copied with multipart UploadPartCopy (default 5 GiB).
     pub multipart_threshold: u64,
     pub part_size: u64,
+    /// The matter named on holds the selection itself names none for (`all`, `field:`, a
+    /// manifest's hold flag).
+    pub default_matter: Option<String>,
 }
 
 impl HoldPolicy {
@@ -93,6 +96,7 @@ impl HoldPolicy {
             marking,
             multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
             part_size: DEFAULT_COPY_PART_SIZE,
+            default_matter: None,
         }
     }
 }
@@ -324,6 +328,7 @@ impl PolicySettings {
             marking: self.marking,
             multipart_threshold: self.multipart_threshold,
             part_size: self.part_size,
+            default_matter: None,
         })
     }
 }

@@ -1,0 +1,194 @@
+//! The configuration of a run, read the same way by the Lambda functions (environment variables)
+//! and the CLI (flags whose values default to the same variables). Every error names the setting.
+
+use std::sync::Arc;
+
+use crate::digest::HashOptions;
+use crate::export::ExportScope;
+use crate::hold::{HoldPolicy, MatterRegister, PolicySettings, RegisterLocation, SelectionSpec};
+use crate::ingest::IngestConfig;
+use crate::ledger::{KeySource, Ledger, LedgerConfig, Signer};
+use crate::store::s3::S3Options;
+use crate::store::{ObjectStore, open};
+
+pub const ENV_EXPORT_BUCKET: &str = "CUSTODY_EXPORT_BUCKET";
+pub const ENV_EXPORT_PREFIX: &str = "CUSTODY_EXPORT_PREFIX";
+pub const ENV_LEDGER: &str = "CUSTODY_LEDGER";
+pub const ENV_LEDGER_ORIGIN: &str = "CUSTODY_LEDGER_ORIGIN";
+pub use crate::hold::{
+    ENV_COPY_MULTIPART_THRESHOLD, ENV_COPY_PART_SIZE, ENV_HOLD_MARKING, ENV_HOLD_SELECT,
+};
+pub const ENV_MATTER: &str = "CUSTODY_MATTER";
+pub const ENV_SIGNING_KEY_SECRET_ARN: &str = "CUSTODY_SIGNING_KEY_SECRET_ARN";
+pub const ENV_SIGNING_KEY: &str = "CUSTODY_SIGNING_KEY";
+pub const ENV_S3_ENDPOINT: &str = "CUSTODY_S3_ENDPOINT";
+pub const ENV_S3_PATH_STYLE: &str = "CUSTODY_S3_PATH_STYLE";
+
+pub const DEFAULT_ORIGIN: &str = "custody.local/ledger";
+
+/// A setting that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct SettingError {
+    pub setting: String,
+    pub problem: String,
+}
+
+fn problem(setting: &str, problem: impl Into<String>) -> SettingError {
+    SettingError {
+        setting: setting.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// Every setting as text, before it is checked.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `s3://bucket` or a folder standing in for the bucket.
+    pub export: String,
+    pub export_prefix: String,
+    /// `s3://bucket/prefix` or a folder.
+    pub ledger: String,
+    pub origin: Option<String>,
+    /// What is held: `all` | `matters:<s3://bucket/key or path>` | `field:<dotted.path>=<value>`.
+    pub hold_select: String,
+    /// Comma-separated `tags`, `metadata`, `object-lock`.
+    pub hold_marking: String,
+    /// The matter written on every hold when the selection names none (`all`, `field:`).
+    pub matter: Option<String>,
+    /// `arn:aws:secretsmanager:...`, `env:VAR`, `file:PATH` or a path.
+    pub signing_key: Option<String>,
+    pub copy_multipart_threshold: Option<String>,
+    pub copy_part_size: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_path_style: bool,
+}
+
+/// What a run needs, built and checked.
+pub struct Runtime {
+    pub export: Arc<dyn ObjectStore>,
+    pub ledger: Ledger,
+    pub config: IngestConfig,
+}
+
+impl Settings {
+    /// Read the Lambda function's environment. The export bucket names an S3 bucket.
+    pub fn from_env() -> Result<Settings, SettingError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let bucket = var(ENV_EXPORT_BUCKET).ok_or_else(|| problem(ENV_EXPORT_BUCKET, "not set"))?;
+        Ok(Settings {
+            export: format!("s3://{bucket}"),
+            export_prefix: var(ENV_EXPORT_PREFIX).unwrap_or_default(),
+            ledger: var(ENV_LEDGER).ok_or_else(|| problem(ENV_LEDGER, "not set"))?,
+            origin: var(ENV_LEDGER_ORIGIN),
+            hold_select: var(ENV_HOLD_SELECT).unwrap_or_default(),
+            hold_marking: var(ENV_HOLD_MARKING).unwrap_or_default(),
+            matter: var(ENV_MATTER),
+            signing_key: var(ENV_SIGNING_KEY_SECRET_ARN)
+                .or_else(|| var(ENV_SIGNING_KEY).map(|_| format!("env:{ENV_SIGNING_KEY}"))),
+            copy_multipart_threshold: var(ENV_COPY_MULTIPART_THRESHOLD),
+            copy_part_size: var(ENV_COPY_PART_SIZE),
+            s3_endpoint: var(ENV_S3_ENDPOINT),
+            s3_path_style: var(ENV_S3_PATH_STYLE).is_some_and(|v| v == "true" || v == "1"),
+        })
+    }
+
+    pub fn s3_options(&self) -> S3Options {
+        let mut options = S3Options::new("");
+        options.endpoint = self.s3_endpoint.clone();
+        options.force_path_style = self.s3_path_style;
+        options
+    }
+
+    pub fn origin(&self) -> String {
+        self.origin
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ORIGIN.to_string())
+    }
+
+    /// The hold policy these settings describe, with the matter register loaded.
+    pub async fn hold_policy(&self) -> Result<HoldPolicy, SettingError> {
+        let policy = PolicySettings::from_lookup(|name| match name {
+            ENV_HOLD_SELECT => Some(self.hold_select.clone()),
+            ENV_HOLD_MARKING => Some(self.hold_marking.clone()),
+            ENV_COPY_MULTIPART_THRESHOLD => self.copy_multipart_threshold.clone(),
+            ENV_COPY_PART_SIZE => self.copy_part_size.clone(),
+            _ => None,
+        })
+        .map_err(|e| problem(&e.setting, e.problem))?;
+        let register = match &policy.selection {
+            SelectionSpec::Matters(location) => Some(self.load_register(location).await?),
+            _ => None,
+        };
+        let mut policy = policy
+            .into_policy(register)
+            .map_err(|e| problem(&e.setting, e.problem))?;
+        policy.default_matter = self.matter.clone();
+        Ok(policy)
+    }
+
+    async fn load_register(
+        &self,
+        location: &RegisterLocation,
+    ) -> Result<MatterRegister, SettingError> {
+        let store = match location {
+            RegisterLocation::S3 { bucket, .. } => Some(
+                open(&format!("s3://{bucket}"), &self.s3_options())
+                    .await
+                    .map_err(|e| problem(ENV_HOLD_SELECT, e.to_string()))?
+                    .store,
+            ),
+            RegisterLocation::Path(_) => None,
+        };
+        MatterRegister::load(location, store.as_deref())
+            .await
+            .map_err(|e| problem(ENV_HOLD_SELECT, e.to_string()))
+    }
+
+    /// Open the stores, load the key and the register: everything a run needs.
+    pub async fn runtime(&self) -> Result<Runtime, SettingError> {
+        let export = open(&self.export, &self.s3_options())
+            .await
+            .map_err(|e| problem(ENV_EXPORT_BUCKET, e.to_string()))?;
+        if !self.ledger.starts_with("s3://") {
+            // A new local ledger starts as an empty folder.
+            std::fs::create_dir_all(self.ledger.trim_start_matches("file://"))
+                .map_err(|e| problem(ENV_LEDGER, format!("creating {}: {e}", self.ledger)))?;
+        }
+        let ledger_store = open(&self.ledger, &self.s3_options())
+            .await
+            .map_err(|e| problem(ENV_LEDGER, e.to_string()))?;
+        let signer = match &self.signing_key {
+            Some(spec) => Some(
+                Signer::load(&KeySource::parse(spec))
+                    .await
+                    .map_err(|e| problem(ENV_SIGNING_KEY_SECRET_ARN, e.to_string()))?,
+            ),
+            None => None,
+        };
+        let ledger = Ledger::open(
+            ledger_store.store,
+            &ledger_store.prefix,
+            LedgerConfig::new(self.origin()),
+            signer,
+        )
+        .await
+        .map_err(|e| problem(ENV_LEDGER, e.to_string()))?;
+        let bucket = export.store.bucket().to_string();
+        let prefix = if self.export_prefix.is_empty() {
+            export.prefix.clone()
+        } else {
+            self.export_prefix.clone()
+        };
+        Ok(Runtime {
+            export: export.store,
+            ledger,
+            config: IngestConfig {
+                scope: ExportScope::new(bucket, prefix),
+                policy: self.hold_policy().await?,
+                hash: HashOptions::default(),
+                hold_concurrency: crate::hold::DEFAULT_HOLD_CONCURRENCY,
+            },
+        })
+    }
+}
