@@ -122,6 +122,22 @@ impl DigestEngine {
         let mut retries = 0;
         let head = self.head_with_retries(key, version, &mut retries).await?;
         let pinned = pin(key, version, &head)?;
+        self.hash_at(head, pinned, retries).await
+    }
+
+    /// Hashes the version a HEAD the caller already made describes (`head.version_id`, or the
+    /// current object with `head.etag` on an unversioned bucket), saving a second HEAD.
+    pub async fn hash_head(&self, head: ObjectHead) -> Result<ObjectDigest, DigestError> {
+        let pinned = pin(&head.key, head.version_id.as_deref(), &head)?;
+        self.hash_at(head, pinned, 0).await
+    }
+
+    async fn hash_at(
+        &self,
+        head: ObjectHead,
+        pinned: Pinned,
+        mut retries: u32,
+    ) -> Result<ObjectDigest, DigestError> {
         let with_md5 = self.inner.options.verify_etag_md5 && head.etag_is_md5();
         let digest = self.hash_pinned(&pinned, with_md5, &mut retries).await?;
         let digests = digest.finish();

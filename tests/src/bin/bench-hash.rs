@@ -350,6 +350,9 @@ async fn bench_store(args: &Args, server: &SeaweedFs) -> Result<()> {
             &small,
         ),
     ] {
+        if set.objects.is_empty() {
+            continue;
+        }
         println!("-- {label} --");
         let prefix = set.prefix.clone();
         let download = best_measure(args.runs, || download_only(&store, set, options)).await?;
