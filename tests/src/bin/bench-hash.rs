@@ -293,13 +293,22 @@ impl Measured {
                 "download-only"
             )
         });
+        // CPU per GB for large objects, per object for small ones.
+        let (per, unit) = if self.bytes / (self.objects.max(1) as u64) >= MIB {
+            (self.bytes as f64 / 1e9, "s/GB")
+        } else {
+            (self.objects as f64 / 1e3, "ms/object")
+        };
         format!(
-            "{what:<34} {:>8.1} MB/s {:>7.0} objects/s ({:.2} s, CPU cores busy: client {:.2} + server {:.2}){ratio}",
+            "{what:<34} {:>8.1} MB/s {:>7.0} objects/s ({:.2} s; cores busy: client {:.2} + server {:.2}; \
+             CPU {unit}: client {:.2} + server {:.2}){ratio}",
             self.mb_per_s(),
             self.objects_per_s(),
             self.seconds,
             self.client_cpu / self.seconds,
-            self.server_cpu / self.seconds
+            self.server_cpu / self.seconds,
+            self.client_cpu / per,
+            self.server_cpu / per,
         )
     }
 }
