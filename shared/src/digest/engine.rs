@@ -323,10 +323,14 @@ impl DigestEngine {
 /// nothing, small enough that the head part's memory is returned quickly.
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
+/// How a part's fetch task ended: `Err` when it panicked or was cancelled.
+type FetchTask =
+    Pin<Box<dyn Future<Output = Result<Result<Progress, DigestError>, String>> + Send>>;
+
 /// A part whose GET has started: its bytes arrive on `chunks` in order; `task` says how it ended.
 struct StartedPart {
     chunks: mpsc::UnboundedReceiver<Bytes>,
-    task: Pin<Box<dyn Future<Output = Result<Result<Progress, DigestError>, String>> + Send>>,
+    task: FetchTask,
     permit: OwnedSemaphorePermit,
 }
 
