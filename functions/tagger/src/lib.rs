@@ -151,11 +151,12 @@ pub async fn run_trigger(
         );
         StartingPoint::Manifest(Manifest::single(source.clone(), entry))
     };
-    let ctx = invoker.run_context(source);
+    let mut ctx = invoker.run_context(source);
+    ctx.export_job = export_job;
     let report = ingest(
         runtime.export.clone(),
         &runtime.ledger,
-        &runtime.config,
+        config,
         &start,
         &ctx,
     )
@@ -175,7 +176,12 @@ pub async fn run_trigger(
 /// job) and `exportJobId` (recorded as the export job).
 async fn handle_batch(runtime: &Runtime, batch: &BatchInvocation, invoker: &Invoker) -> Value {
     let argument = |name: &str| {
-        batch.job.user_arguments.get(name).and_then(Value::as_str).map(str::to_string)
+        batch
+            .job
+            .user_arguments
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
     };
     let mut config = runtime.config.clone();
     if let Some(matter) = argument("matter") {

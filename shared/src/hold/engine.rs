@@ -7,7 +7,6 @@ use futures::{StreamExt, stream};
 use serde_json::Value;
 
 use super::content::content_sha256;
-use crate::digest::DigestEngine;
 use super::marking::{
     META_LEGAL_HOLD_SOURCE_VERSION, Merge, merge_hold_metadata, merge_hold_tags, metadata_has_hold,
 };
@@ -16,6 +15,7 @@ use super::outcome::{
 };
 use super::permissions::likely_missing_permission;
 use super::policy::{HoldPolicy, Selection};
+use crate::digest::DigestEngine;
 use crate::export::{DiscoveredObject, Discovery, DiscoveryNote, ObjectState, values_at_path};
 use crate::store::{
     BucketConfig, CopyInPlace, ObjectHead, ObjectStore, StoreError, StoreErrorKind, StoredChecksum,
