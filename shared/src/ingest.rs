@@ -92,13 +92,25 @@ pub async fn ingest(
         digests[position] = Some(result);
     }
     let mut hashed_records = Vec::new();
-    for (outcome, digest) in hold.outcomes.iter_mut().zip(&digests) {
+    let objects = hold
+        .outcomes
+        .iter_mut()
+        .zip(&digests)
+        .zip(&discovery.objects);
+    for ((outcome, digest), object) in objects {
         match digest {
             Some(Ok(digest)) => {
                 outcome.findings.extend(digest_findings(outcome, digest));
                 hashed_records.push(hashed_record(outcome, digest, &ctx));
             }
-            Some(Err(error)) => outcome.findings.push(hash_failure(error)),
+            Some(Err(error)) => {
+                let versioned = outcome.observed.version_id.is_some();
+                let kms = object
+                    .head()
+                    .and_then(|h| h.encryption.as_ref())
+                    .is_some_and(|e| e.is_kms());
+                outcome.findings.push(hash_failure(error, versioned, kms))
+            }
             None => {}
         }
     }
@@ -143,12 +155,12 @@ fn digest_findings(outcome: &ObjectOutcome, digest: &ObjectDigest) -> Vec<Findin
     findings
 }
 
-fn hash_failure(error: &DigestError) -> Finding {
+fn hash_failure(error: &DigestError, versioned: bool, kms: bool) -> Finding {
     match error.store_error() {
         Some(store_error) => Finding::Failed {
             action: store_error.action.to_string(),
             code: store_error.code.clone(),
-            likely_permission: likely_missing_permission(store_error, true, false),
+            likely_permission: likely_missing_permission(store_error, versioned, kms),
             message: format!("hashing failed: {error}"),
         },
         None => Finding::Failed {
