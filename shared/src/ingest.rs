@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use crate::digest::{Check, DigestEngine, DigestError, HashItem, HashOptions, ObjectDigest};
+use futures::{StreamExt, stream};
+
+use crate::digest::{Check, DigestEngine, DigestError, HashOptions, ObjectDigest};
 use crate::export::{Discovery, ExportScope, StartingPoint, discover};
 use crate::hold::{
     Finding, HoldEngine, HoldPolicy, HoldReport, ObjectOutcome, RunContext,
@@ -71,26 +73,20 @@ pub async fn ingest(
     let engine = HoldEngine::new(export.as_ref(), &config.policy)
         .with_concurrency(config.hold_concurrency)
         .with_hasher(&hashing);
-    let (to_hash, positions): (Vec<HashItem>, Vec<usize>) = discovery
-        .objects
-        .iter()
-        .enumerate()
-        .filter_map(|(i, object)| {
-            object.head().map(|_| {
-                (
-                    HashItem::new(&object.key, object.pinned_version().map(str::to_string)),
-                    i,
-                )
-            })
-        })
-        .unzip();
-    let (mut hold, hashed) = tokio::join!(engine.run(&discovery), hashing.hash_many(to_hash));
+    // Discovery's HEAD of each present object pins the version hashed: no second HEAD.
+    let hash_all = stream::iter(discovery.objects.iter().map(|object| {
+        let hashing = &hashing;
+        async move {
+            match object.head() {
+                Some(head) => Some(hashing.hash_head(head.clone()).await),
+                None => None,
+            }
+        }
+    }))
+    .buffered(config.hash.object_concurrency.max(1))
+    .collect::<Vec<_>>();
+    let (mut hold, digests) = tokio::join!(engine.run(&discovery), hash_all);
 
-    let mut digests: Vec<Option<Result<ObjectDigest, DigestError>>> =
-        (0..hold.outcomes.len()).map(|_| None).collect();
-    for (position, result) in positions.into_iter().zip(hashed) {
-        digests[position] = Some(result);
-    }
     let mut hashed_records = Vec::new();
     let objects = hold
         .outcomes
