@@ -299,7 +299,6 @@ fn report_json(report: &IngestReport) -> serde_json::Value {
 #[derive(Args, Debug)]
 pub struct QueryArgs {
     /// The ledger: s3://bucket/prefix or a folder.
-    #[arg(long, env = settings::ENV_LEDGER)]
     pub ledger: String,
     #[arg(long, env = settings::ENV_LEDGER_ORIGIN)]
     pub origin: Option<String>,
@@ -471,7 +470,7 @@ pub async fn demo_cmd(args: DemoArgs) -> Result<ExitCode> {
         );
     }
     println!(
-        "\nTry: custody verify --ledger {}  |  custody query --ledger {} --event missing",
+        "\nTry: custody verify {}  |  custody query {} --event missing",
         ledger_dir.display(),
         ledger_dir.display()
     );
