@@ -67,9 +67,10 @@ pub async fn ingest(
         ctx.export_job = discovery.export_job_id.clone();
     }
 
-    let engine =
-        HoldEngine::new(export.as_ref(), &config.policy).with_concurrency(config.hold_concurrency);
     let hashing = DigestEngine::new(export.clone(), config.hash.clone());
+    let engine = HoldEngine::new(export.as_ref(), &config.policy)
+        .with_concurrency(config.hold_concurrency)
+        .with_hasher(&hashing);
     let (to_hash, positions): (Vec<HashItem>, Vec<usize>) = discovery
         .objects
         .iter()

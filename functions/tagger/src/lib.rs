@@ -8,7 +8,7 @@ pub mod trigger;
 
 use custody_core::export::{Manifest, ManifestEntry, StartingPoint};
 use custody_core::hold::RunContext;
-use custody_core::ingest::{IngestReport, ingest};
+use custody_core::ingest::{IngestConfig, IngestReport, ingest};
 use custody_core::ledger::{Where, Who};
 use custody_core::settings::Runtime;
 use serde_json::{Value, json};
@@ -81,7 +81,7 @@ pub async fn handle(
                         continue;
                     }
                 };
-                let result = run_trigger(runtime, &trigger, invoker).await;
+                let result = run_trigger(runtime, &runtime.config, &trigger, invoker, None).await;
                 log_result(&trigger.key, &result);
                 if let TriggerResult::Retry(reason) = &result {
                     to_retry.push(format!("{}: {reason}", trigger.key));
@@ -113,9 +113,16 @@ pub async fn handle(
     }
 }
 
-/// Run the main job for one triggering object.
-pub async fn run_trigger(runtime: &Runtime, trigger: &Trigger, invoker: &Invoker) -> TriggerResult {
-    let scope = &runtime.config.scope;
+/// Run the main job for one triggering object, with `config` (the runtime's, or a Batch
+/// Operations job's variant of it).
+pub async fn run_trigger(
+    runtime: &Runtime,
+    config: &IngestConfig,
+    trigger: &Trigger,
+    invoker: &Invoker,
+    export_job: Option<String>,
+) -> TriggerResult {
+    let scope = &config.scope;
     let source = source_of(&trigger.bucket, &trigger.key, trigger.version_id.as_deref());
     let start = if trigger.key.ends_with(MANIFEST_SUFFIX) {
         if let Err(refused) = scope.check(&trigger.bucket, &trigger.key) {
@@ -164,7 +171,17 @@ pub async fn run_trigger(runtime: &Runtime, trigger: &Trigger, invoker: &Invoker
     }
 }
 
+/// Batch Operations `userArguments` the tagger understands: `matter` (named on every hold of the
+/// job) and `exportJobId` (recorded as the export job).
 async fn handle_batch(runtime: &Runtime, batch: &BatchInvocation, invoker: &Invoker) -> Value {
+    let argument = |name: &str| {
+        batch.job.user_arguments.get(name).and_then(Value::as_str).map(str::to_string)
+    };
+    let mut config = runtime.config.clone();
+    if let Some(matter) = argument("matter") {
+        config.policy.default_matter = Some(matter);
+    }
+    let export_job = argument("exportJobId");
     let mut results = Vec::new();
     for task in &batch.tasks {
         let (code, text) = match (
@@ -180,7 +197,8 @@ async fn handle_batch(runtime: &Runtime, batch: &BatchInvocation, invoker: &Invo
                     version_id: task.s3_version_id.clone().filter(|v| !v.is_empty()),
                     origin: Origin::S3Notification { sequencer: None },
                 };
-                let result = run_trigger(runtime, &trigger, invoker).await;
+                let result =
+                    run_trigger(runtime, &config, &trigger, invoker, export_job.clone()).await;
                 log_result(&key, &result);
                 match result {
                     TriggerResult::Recorded(report) => {

@@ -220,3 +220,81 @@ fn sqs_triggers(index: usize, record: &Value) -> Vec<Result<Trigger, TriggerErro
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(name: &str) -> Value {
+        let path = format!("{}/../../samples/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    fn notifications(payload: &Value) -> Vec<Result<Trigger, TriggerError>> {
+        match parse_invocation(payload).unwrap() {
+            Invocation::Notifications(triggers) => triggers,
+            Invocation::Batch(_) => panic!("not a batch"),
+        }
+    }
+
+    #[test]
+    fn s3_put_event_keys_are_decoded() {
+        let triggers = notifications(&sample("s3-put-metadata.json"));
+        let trigger = triggers[0].as_ref().unwrap();
+        assert!(trigger.key.contains("/year=2024/"), "{}", trigger.key);
+        assert!(!trigger.key.contains('%'));
+        assert!(matches!(trigger.origin, Origin::S3Notification { sequencer: Some(_) }));
+    }
+
+    #[test]
+    fn a_plus_in_an_event_key_is_a_space() {
+        let triggers = notifications(&sample("s3-put-manifest.json"));
+        let trigger = triggers[0].as_ref().unwrap();
+        assert!(trigger.key.contains(' '), "{}", trigger.key);
+        assert!(!trigger.key.contains('+'));
+    }
+
+    #[test]
+    fn sqs_messages_carry_their_id_and_test_events_are_ignored() {
+        let triggers = notifications(&sample("sqs-s3-put.json"));
+        assert!(matches!(
+            &triggers[0].as_ref().unwrap().origin,
+            Origin::Sqs { message_id } if message_id == "2d6a1f0e-5b3c-4e9a-8f7d-1c2b3a4d5e6f"
+        ));
+        assert!(notifications(&sample("sqs-s3-test-event.json")).is_empty());
+    }
+
+    #[test]
+    fn a_malformed_sqs_body_is_an_error_naming_the_message() {
+        let payload = serde_json::json!({"Records": [
+            {"eventSource": "aws:sqs", "messageId": "m-1", "body": "{not json"}
+        ]});
+        let triggers = notifications(&payload);
+        let error = triggers[0].as_ref().unwrap_err();
+        assert_eq!(error.sqs_message_id.as_deref(), Some("m-1"));
+        assert!(error.message.contains("field body"), "{error}");
+    }
+
+    #[test]
+    fn batch_tasks_keep_their_bucket_version_and_user_arguments() {
+        let Invocation::Batch(batch) = parse_invocation(&sample("s3-batch-v2-recording.json")).unwrap()
+        else {
+            panic!("expected a batch invocation")
+        };
+        assert_eq!(batch.invocation_schema_version, "2.0");
+        assert_eq!(batch.tasks[0].bucket().as_deref(), Some("genesys-exports-example"));
+        assert!(batch.tasks[0].s3_version_id.is_some());
+        assert!(batch.job.user_arguments.contains_key("matter"));
+        let Invocation::Batch(batch) =
+            parse_invocation(&sample("s3-batch-v2-no-version.json")).unwrap()
+        else {
+            panic!("expected a batch invocation")
+        };
+        assert!(batch.tasks[0].s3_version_id.is_none());
+    }
+
+    #[test]
+    fn an_unknown_payload_is_refused() {
+        assert!(parse_invocation(&serde_json::json!({"hello": 1})).is_err());
+    }
+}

@@ -1,15 +1,19 @@
 //! The hashing engine: pinned versions, concurrent ranged GETs, in-order hashing off the runtime.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use futures::stream::{self, Stream, StreamExt};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use super::check::{checksum_check, etag_check};
-use super::fetch::{FetchedPart, Pinned, fetch_part, unquote};
+use super::fetch::{Pinned, Progress, fetch_part, unquote};
 use super::plan::{Part, parts};
 use super::{DigestError, HashOptions, ObjectDigest, StreamingDigest};
 use crate::store::{ObjectHead, ObjectStore};
@@ -122,6 +126,22 @@ impl DigestEngine {
         let mut retries = 0;
         let head = self.head_with_retries(key, version, &mut retries).await?;
         let pinned = pin(key, version, &head)?;
+        self.hash_at(head, pinned, retries).await
+    }
+
+    /// Hashes the version a HEAD the caller already made describes (`head.version_id`, or the
+    /// current object with `head.etag` on an unversioned bucket), saving a second HEAD.
+    pub async fn hash_head(&self, head: ObjectHead) -> Result<ObjectDigest, DigestError> {
+        let pinned = pin(&head.key, head.version_id.as_deref(), &head)?;
+        self.hash_at(head, pinned, 0).await
+    }
+
+    async fn hash_at(
+        &self,
+        head: ObjectHead,
+        pinned: Pinned,
+        mut retries: u32,
+    ) -> Result<ObjectDigest, DigestError> {
         let with_md5 = self.inner.options.verify_etag_md5 && head.etag_is_md5();
         let digest = self.hash_pinned(&pinned, with_md5, &mut retries).await?;
         let digests = digest.finish();
@@ -226,9 +246,11 @@ impl DigestEngine {
         }
     }
 
-    /// Fetches the parts of the pinned version concurrently (each part its own task, holding its
-    /// share of the memory budget from before the fetch until it is hashed) and hashes them in
-    /// order on the rayon pool.
+    /// Reads the pinned version and hashes it in order. Small objects are fetched and hashed on
+    /// this task. Larger ones go through a pipeline: up to `part_concurrency` ranged GETs run as
+    /// their own tasks, each holding its share of the memory budget from before its GET until its
+    /// last byte is hashed; the part at the head is hashed as its bytes arrive, the parts behind
+    /// it are buffered until their turn.
     async fn hash_pinned(
         &self,
         pinned: &Pinned,
@@ -237,79 +259,169 @@ impl DigestEngine {
     ) -> Result<StreamingDigest, DigestError> {
         let options = &self.inner.options;
         let mut digest = StreamingDigest::new(with_md5);
+
+        if pinned.size <= INLINE_HASH_MAX_BYTES && pinned.size <= options.part_size {
+            let part = parts(pinned.size, options.part_size)
+                .next()
+                .expect("every object has a first part");
+            let (part, _permit) = acquire(&self.inner.budget, part).await;
+            let mut chunks = Vec::new();
+            let progress = fetch_part(
+                self.inner.store.as_ref(),
+                pinned,
+                part,
+                &options.retry,
+                &mut |chunk| chunks.push(chunk),
+            )
+            .await?;
+            *retries += progress.retries;
+            digest.update_chunks(&chunks);
+            return Ok(digest);
+        }
+
+        let mut pipeline = Pipeline {
+            inner: self.inner.clone(),
+            pinned: Arc::new(pinned.clone()),
+            parts: (Box::new(parts(pinned.size, options.part_size))
+                as Box<dyn Iterator<Item = Part> + Send>)
+                .peekable(),
+            started: VecDeque::new(),
+        };
         let internal = |message| DigestError::Internal {
             key: pinned.key.clone(),
             message,
         };
-
-        if pinned.size <= options.part_size {
-            // One GET: fetched on this task, no pipeline needed.
-            let part = parts(pinned.size, options.part_size)
-                .next()
-                .expect("every object has a first part");
-            let (part, permit) = acquire(self.inner.budget.clone(), part).await;
-            let fetched =
-                fetch_part(self.inner.store.as_ref(), pinned, part, &options.retry).await?;
-            *retries += fetched.retries;
-            return hash_part(digest, fetched, permit).await.map_err(internal);
-        }
-
-        let pinned = Arc::new(pinned.clone());
-        let budget = self.inner.budget.clone();
-        let engine = self.inner.clone();
-        // Permits are taken one part after the other (`then`), so a later part of an object never
-        // holds budget that an earlier part of the same object waits for.
-        let mut fetches = std::pin::pin!(
-            stream::iter(parts(pinned.size, options.part_size))
-                .then(move |part| acquire(budget.clone(), part))
-                .map(move |(part, permit)| {
-                    let engine = engine.clone();
-                    let pinned = pinned.clone();
-                    spawn_owned(async move {
-                        let fetched =
-                            fetch_part(engine.store.as_ref(), &pinned, part, &engine.options.retry)
-                                .await;
-                        fetched.map(|fetched| (fetched, permit))
-                    })
-                })
-                .buffered(options.part_concurrency)
-        );
-
-        while let Some(joined) = fetches.next().await {
-            let (fetched, permit) = joined.map_err(internal)??;
-            *retries += fetched.retries;
-            digest = hash_part(digest, fetched, permit).await.map_err(internal)?;
+        while let Some(mut head) = pipeline.next_head().await {
+            let mut batch = Vec::new();
+            while let Some(chunk) = head.chunks.recv().await {
+                let mut batch_len = chunk.len();
+                batch.push(chunk);
+                while batch_len < MAX_BATCH_BYTES {
+                    match head.chunks.try_recv() {
+                        Ok(chunk) => {
+                            batch_len += chunk.len();
+                            batch.push(chunk);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                digest = hash_batch(digest, std::mem::take(&mut batch))
+                    .await
+                    .map_err(internal)?;
+                pipeline.top_up();
+            }
+            let progress = head.task.await.map_err(internal)??;
+            *retries += progress.retries;
+            drop(head.permit);
+            pipeline.top_up();
         }
         Ok(digest)
     }
 }
 
-async fn acquire(budget: Arc<Semaphore>, part: Part) -> (Part, OwnedSemaphorePermit) {
-    let units = part.len.div_ceil(BUDGET_UNIT).max(1);
-    let units = u32::try_from(units).unwrap_or(u32::MAX);
+/// Bytes hashed per hand-off to the rayon pool, at most: large enough that the hand-off costs
+/// nothing, small enough that the head part's memory is returned quickly.
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// How a part's fetch task ended: `Err` when it panicked or was cancelled.
+type FetchTask =
+    Pin<Box<dyn Future<Output = Result<Result<Progress, DigestError>, String>> + Send>>;
+
+/// A part whose GET has started: its bytes arrive on `chunks` in order; `task` says how it ended.
+struct StartedPart {
+    chunks: mpsc::UnboundedReceiver<Bytes>,
+    task: FetchTask,
+    permit: OwnedSemaphorePermit,
+}
+
+/// The parts of one object in flight, in object order.
+struct Pipeline {
+    inner: Arc<Inner>,
+    pinned: Arc<Pinned>,
+    parts: std::iter::Peekable<Box<dyn Iterator<Item = Part> + Send>>,
+    started: VecDeque<StartedPart>,
+}
+
+impl Pipeline {
+    /// The next part to hash. When nothing is in flight it waits for budget; parts further
+    /// ahead are only started when budget is free right away ([`Pipeline::top_up`]), so a later
+    /// part never holds budget that an earlier part of the same object waits for.
+    async fn next_head(&mut self) -> Option<StartedPart> {
+        if self.started.is_empty() {
+            let part = self.parts.next()?;
+            let (part, permit) = acquire(&self.inner.budget, part).await;
+            self.start(part, permit);
+        }
+        self.top_up();
+        self.started.pop_front()
+    }
+
+    /// Starts further parts while fewer than `part_concurrency` are in flight and budget is free.
+    fn top_up(&mut self) {
+        while self.started.len() < self.inner.options.part_concurrency {
+            let Some(next) = self.parts.peek().copied() else {
+                return;
+            };
+            let units = budget_units(next.len);
+            let Ok(permit) = self.inner.budget.clone().try_acquire_many_owned(units) else {
+                return;
+            };
+            self.parts.next();
+            self.start(next, permit);
+        }
+    }
+
+    fn start(&mut self, part: Part, permit: OwnedSemaphorePermit) {
+        let (sender, chunks) = mpsc::unbounded_channel();
+        let inner = self.inner.clone();
+        let pinned = self.pinned.clone();
+        let task = spawn_owned(async move {
+            // The receiver only goes away when the whole hash is abandoned: nothing to do then.
+            let mut sink = |chunk: Bytes| {
+                let _ = sender.send(chunk);
+            };
+            fetch_part(
+                inner.store.as_ref(),
+                &pinned,
+                part,
+                &inner.options.retry,
+                &mut sink,
+            )
+            .await
+        });
+        self.started.push_back(StartedPart {
+            chunks,
+            task: Box::pin(task),
+            permit,
+        });
+    }
+}
+
+fn budget_units(len: u64) -> u32 {
+    u32::try_from(len.div_ceil(BUDGET_UNIT).max(1)).unwrap_or(u32::MAX)
+}
+
+async fn acquire(budget: &Arc<Semaphore>, part: Part) -> (Part, OwnedSemaphorePermit) {
     let permit = budget
-        .acquire_many_owned(units)
+        .clone()
+        .acquire_many_owned(budget_units(part.len))
         .await
         .expect("the memory budget semaphore is never closed");
     (part, permit)
 }
 
-/// Hashes one fetched part, inline when small, else on the rayon pool; the part's budget is
-/// released once its bytes are hashed and dropped.
-async fn hash_part(
+/// Hashes a batch of consecutive chunks: inline when small, else on the rayon pool.
+async fn hash_batch(
     mut digest: StreamingDigest,
-    fetched: FetchedPart,
-    permit: OwnedSemaphorePermit,
+    batch: Vec<Bytes>,
 ) -> Result<StreamingDigest, String> {
-    if fetched.len <= INLINE_HASH_MAX_BYTES {
-        digest.update_chunks(&fetched.chunks);
-        drop(permit);
+    let len: usize = batch.iter().map(Bytes::len).sum();
+    if len as u64 <= INLINE_HASH_MAX_BYTES {
+        digest.update_chunks(&batch);
         return Ok(digest);
     }
     on_rayon(move || {
-        digest.update_chunks(&fetched.chunks);
-        drop(fetched);
-        drop(permit);
+        digest.update_chunks(&batch);
         digest
     })
     .await

@@ -542,3 +542,20 @@ async fn buffered_bytes_stay_within_the_budget() {
     assert!(max <= budget_parts as usize, "{max} bodies open at once");
     assert!(max >= 2, "parts were never fetched concurrently");
 }
+
+#[tokio::test]
+async fn a_head_the_caller_made_pins_the_version_without_another_head() {
+    let store = TestStore::new(1000);
+    let v1 = data(40_000, 9);
+    store.put_version("k", v1.clone());
+    let head = store.head("k", None).await.unwrap();
+    store.put_version("k", data(40_000, 10));
+    let digest = engine(&store, options(1 << 20))
+        .hash_head(head)
+        .await
+        .unwrap();
+    assert_eq!(digest.version_id.as_deref(), Some("v1"));
+    assert_eq!(digest.sha256_hex, sha256_hex(&v1));
+    assert_eq!(digest.etag_check, Check::Match);
+    assert_eq!(store.gets().len(), 1);
+}

@@ -5,7 +5,7 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DigestError {
     /// The store refused or kept failing (after retries, for transient errors).
-    #[error("{source} (gave up after {attempts} attempt(s))")]
+    #[error("{source}{}", attempts_note(*.attempts))]
     Store { source: StoreError, attempts: u32 },
 
     /// The store answered with another version than the pinned one: nothing of it was hashed.
@@ -46,6 +46,14 @@ pub enum DigestError {
     /// The hashing worker failed (a panic); a bug, reported rather than hidden.
     #[error("hashing {key:?} failed: {message}")]
     Internal { key: String, message: String },
+}
+
+fn attempts_note(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" (gave up after {attempts} attempts)")
+    } else {
+        String::new()
+    }
 }
 
 impl DigestError {

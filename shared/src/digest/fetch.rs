@@ -16,9 +16,9 @@ pub(crate) struct Pinned {
     pub size: u64,
 }
 
-/// The bytes of one part, in order.
-pub(crate) struct FetchedPart {
-    pub chunks: Vec<Bytes>,
+/// Progress of one part: bytes handed to the sink so far, and retries on the way.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Progress {
     pub len: u64,
     pub retries: u32,
 }
@@ -36,23 +36,21 @@ pub(crate) fn unquote(etag: &str) -> &str {
     etag.trim().trim_matches('"')
 }
 
-/// Fetches `part` of the pinned version. Transient failures are retried with backoff; a body
-/// that breaks off is resumed with a ranged GET of the same version from the first missing byte.
-/// Gives up after `retry.max_attempts` failures in a row without progress.
+/// Fetches `part` of the pinned version, handing its bytes to `sink` in order, each byte once.
+/// Transient failures are retried with backoff; a body that breaks off is resumed with a ranged
+/// GET of the same version from the first missing byte. Gives up after `retry.max_attempts`
+/// failures in a row without progress.
 pub(crate) async fn fetch_part(
     store: &dyn ObjectStore,
     pinned: &Pinned,
     part: Part,
     retry: &RetryPolicy,
-) -> Result<FetchedPart, DigestError> {
-    let mut fetched = FetchedPart {
-        chunks: Vec::new(),
-        len: 0,
-        retries: 0,
-    };
+    sink: &mut (dyn FnMut(Bytes) + Send),
+) -> Result<Progress, DigestError> {
+    let mut fetched = Progress::default();
     let mut failures_in_a_row = 0u32;
     loop {
-        match read_once(store, pinned, part, &mut fetched).await {
+        match read_once(store, pinned, part, &mut fetched, sink).await {
             Ok(()) => return Ok(fetched),
             Err(Failure::Fatal(error)) => return Err(error),
             Err(Failure::Transient { error, progressed }) => {
@@ -77,7 +75,8 @@ async fn read_once(
     store: &dyn ObjectStore,
     pinned: &Pinned,
     part: Part,
-    fetched: &mut FetchedPart,
+    fetched: &mut Progress,
+    sink: &mut (dyn FnMut(Bytes) + Send),
 ) -> Result<(), Failure> {
     let range = part.remaining(fetched.len);
     let mut body = store
@@ -102,7 +101,7 @@ async fn read_once(
         }
         if len > 0 {
             fetched.len += len;
-            fetched.chunks.push(chunk);
+            sink(chunk);
         }
     }
     if fetched.len < part.len {

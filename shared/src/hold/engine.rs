@@ -7,6 +7,7 @@ use futures::{StreamExt, stream};
 use serde_json::Value;
 
 use super::content::content_sha256;
+use crate::digest::DigestEngine;
 use super::marking::{
     META_LEGAL_HOLD_SOURCE_VERSION, Merge, merge_hold_metadata, merge_hold_tags, metadata_has_hold,
 };
@@ -27,6 +28,8 @@ pub struct HoldEngine<'a> {
     store: &'a dyn ObjectStore,
     policy: &'a HoldPolicy,
     concurrency: usize,
+    /// Hashes the versions of a metadata copy; without it, a plain streaming hash is used.
+    hasher: Option<&'a DigestEngine>,
 }
 
 /// What the engine knows about the version being marked as it goes.
@@ -44,6 +47,31 @@ impl<'a> HoldEngine<'a> {
             store,
             policy,
             concurrency: DEFAULT_HOLD_CONCURRENCY,
+            hasher: None,
+        }
+    }
+
+    /// Prove metadata copies with the parallel, resumable hashing engine (hashing off the async
+    /// runtime, retries, ranged reads), as the main job does.
+    pub fn with_hasher(mut self, hasher: &'a DigestEngine) -> Self {
+        self.hasher = Some(hasher);
+        self
+    }
+
+    async fn content_hash(&self, key: &str, version: Option<&str>) -> Result<String, StoreError> {
+        match self.hasher {
+            Some(engine) => engine
+                .hash_version(key, version)
+                .await
+                .map(|digest| digest.sha256_hex)
+                .map_err(|e| {
+                    e.store_error().cloned().unwrap_or_else(|| {
+                        StoreError::new(StoreErrorKind::Other, "GetObject", e.to_string())
+                    })
+                }),
+            None => content_sha256(self.store, key, version)
+                .await
+                .map(|(sha, _)| sha),
         }
     }
 
@@ -284,8 +312,8 @@ impl<'a> HoldEngine<'a> {
             }
         };
         let source_version = head.version_id.clone();
-        let source_sha256 = match content_sha256(self.store, key, source_version.as_deref()).await {
-            Ok((sha, _)) => sha,
+        let source_sha256 = match self.content_hash(key, source_version.as_deref()).await {
+            Ok(sha) => sha,
             Err(e) => {
                 outcome
                     .findings
@@ -323,8 +351,8 @@ impl<'a> HoldEngine<'a> {
         outcome.new_version_id = copy.version_id.clone();
         state.version = copy.version_id.clone();
         state.legal_hold = Some(false);
-        match content_sha256(self.store, key, copy.version_id.as_deref()).await {
-            Ok((copy_sha256, _)) => {
+        match self.content_hash(key, copy.version_id.as_deref()).await {
+            Ok(copy_sha256) => {
                 let proof = ContentProof {
                     source_version,
                     source_sha256,

@@ -270,6 +270,10 @@ struct Measured {
     bytes: u64,
     objects: usize,
     seconds: f64,
+    /// CPU seconds used meanwhile by this process and its children (the boto3 script).
+    client_cpu: f64,
+    /// CPU seconds used meanwhile by the SeaweedFS server.
+    server_cpu: f64,
 }
 
 impl Measured {
@@ -289,11 +293,22 @@ impl Measured {
                 "download-only"
             )
         });
+        // CPU per GB for large objects, per object for small ones.
+        let (per, unit) = if self.bytes / (self.objects.max(1) as u64) >= MIB {
+            (self.bytes as f64 / 1e9, "s/GB")
+        } else {
+            (self.objects as f64 / 1e3, "ms/object")
+        };
         format!(
-            "{what:<34} {:>8.1} MB/s {:>9.0} objects/s  ({:.2} s){ratio}",
+            "{what:<34} {:>8.1} MB/s {:>7.0} objects/s ({:.2} s; cores busy: client {:.2} + server {:.2}; \
+             CPU {unit}: client {:.2} + server {:.2}){ratio}",
             self.mb_per_s(),
             self.objects_per_s(),
-            self.seconds
+            self.seconds,
+            self.client_cpu / self.seconds,
+            self.server_cpu / self.seconds,
+            self.client_cpu / per,
+            self.server_cpu / per,
         )
     }
 }
@@ -312,6 +327,8 @@ async fn bench_store(args: &Args, server: &SeaweedFs) -> Result<()> {
         .await?;
     let client = server.client().await;
     let store: Arc<dyn ObjectStore> = Arc::new(server.store(&bucket).await);
+    let cpu = Cpu::server(&server.endpoint());
+    ensure!(!cpu.pids.is_empty(), "the SeaweedFS process was not found");
 
     let large = upload_set(
         &client,
@@ -350,12 +367,18 @@ async fn bench_store(args: &Args, server: &SeaweedFs) -> Result<()> {
             &small,
         ),
     ] {
+        if set.objects.is_empty() {
+            continue;
+        }
         println!("-- {label} --");
         let prefix = set.prefix.clone();
-        let download = best_measure(args.runs, || download_only(&store, set, options)).await?;
-        let with_md5 = best_measure(args.runs, || hash_set(&store, set, options, true)).await?;
-        let sha_only = best_measure(args.runs, || hash_set(&store, set, options, false)).await?;
-        let boto3 = best_measure(args.runs, || {
+        let download =
+            best_measure(args.runs, &cpu, || download_only(&store, set, options)).await?;
+        let with_md5 =
+            best_measure(args.runs, &cpu, || hash_set(&store, set, options, true)).await?;
+        let sha_only =
+            best_measure(args.runs, &cpu, || hash_set(&store, set, options, false)).await?;
+        let boto3 = best_measure(args.runs, &cpu, || {
             boto3(server, &bucket, &prefix, args.boto3_workers)
         })
         .await?;
@@ -487,6 +510,8 @@ async fn download_only(
         bytes: set.objects.iter().map(|o| o.1).sum(),
         objects: set.objects.len(),
         seconds: started.elapsed().as_secs_f64(),
+        client_cpu: 0.0,
+        server_cpu: 0.0,
     })
 }
 
@@ -524,6 +549,8 @@ async fn hash_set(
         bytes: set.objects.iter().map(|o| o.1).sum(),
         objects: set.objects.len(),
         seconds,
+        client_cpu: 0.0,
+        server_cpu: 0.0,
     })
 }
 
@@ -555,6 +582,8 @@ async fn boto3(server: &SeaweedFs, bucket: &str, prefix: &str, workers: usize) -
         bytes: report["bytes"].as_u64().context("bytes")?,
         objects: report["objects"].as_u64().context("objects")? as usize,
         seconds: report["seconds"].as_f64().context("seconds")?,
+        client_cpu: 0.0,
+        server_cpu: 0.0,
     })
 }
 
@@ -740,6 +769,74 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// CPU time of processes, from `/proc/<pid>/stat`.
+struct Cpu {
+    pids: Vec<u32>,
+}
+
+impl Cpu {
+    /// The SeaweedFS processes serving `endpoint` (found by their `-s3.port=` argument).
+    fn server(endpoint: &str) -> Cpu {
+        let port = endpoint.rsplit(':').next().unwrap_or_default();
+        let flag = format!("-s3.port={port}");
+        let pids = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|cmd| cmd.split(|b| *b == 0).any(|arg| arg == flag.as_bytes()))
+                    .unwrap_or(false)
+            })
+            .collect();
+        Cpu { pids }
+    }
+
+    fn seconds(&self) -> f64 {
+        self.pids
+            .iter()
+            .map(|pid| cpu_seconds(&pid.to_string(), false))
+            .sum()
+    }
+
+    /// This process plus its waited-for children.
+    fn this_process() -> f64 {
+        cpu_seconds("self", true)
+    }
+}
+
+fn cpu_seconds(pid: &str, with_children: bool) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at field 3 (state).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<f64> = after
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // utime, stime, cutime, cstime are fields 14..=17, i.e. indexes 11..=14 here.
+    let ticks = fields.get(11).unwrap_or(&0.0)
+        + fields.get(12).unwrap_or(&0.0)
+        + if with_children {
+            fields.get(13).unwrap_or(&0.0) + fields.get(14).unwrap_or(&0.0)
+        } else {
+            0.0
+        };
+    ticks / clock_ticks_per_second()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
 fn rate(bytes: u64, elapsed: Duration) -> f64 {
     bytes as f64 / elapsed.as_secs_f64()
 }
@@ -748,14 +845,17 @@ fn best_of(runs: usize, mut measure: impl FnMut() -> f64) -> f64 {
     (0..runs).map(|_| measure()).fold(0.0, f64::max)
 }
 
-async fn best_measure<F, Fut>(runs: usize, mut measure: F) -> Result<Measured>
+async fn best_measure<F, Fut>(runs: usize, server: &Cpu, mut measure: F) -> Result<Measured>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Measured>>,
 {
     let mut best: Option<Measured> = None;
     for _ in 0..runs {
-        let m = measure().await?;
+        let (client_before, server_before) = (Cpu::this_process(), server.seconds());
+        let mut m = measure().await?;
+        m.client_cpu = Cpu::this_process() - client_before;
+        m.server_cpu = server.seconds() - server_before;
         if best.as_ref().is_none_or(|b| m.seconds < b.seconds) {
             best = Some(m);
         }
