@@ -343,16 +343,30 @@ async fn s3_put_event_marks_hashes_and_records_once_and_redelivery_adds_nothing(
     let records = world.records().await;
     for key in [rec1(), meta1()] {
         assert_marked_and_hashed(&world, &records, &key);
-        let version = world.version(&key);
-        // Tags and legal hold are on the exported version...
-        let tags = world.tags(&key, &version).await;
+        let exported = world.version(&key);
+        // The metadata copy made a new version (proven identical by hashing both); tags and
+        // legal hold are on that marked version, which is the current one.
+        let applied = records
+            .iter()
+            .find(|r| r.what.key == key && r.event == EventKind::HoldApplied)
+            .unwrap();
+        let marked = applied
+            .what
+            .new_version_id
+            .clone()
+            .unwrap_or_else(|| panic!("{key}: no copy version in {applied:?}"));
+        assert_ne!(marked, exported);
+        let tags = world.tags(&key, &marked).await;
         assert_eq!(
             tags.get("legal-hold").map(String::as_str),
             Some("true"),
             "{key}: {tags:?}"
         );
-        assert!(world.legal_hold_on(&key, &version).await, "{key}");
-        // ...and the metadata copy made a new current version carrying the marking.
+        assert_eq!(
+            tags.get("legal-hold-matter").map(String::as_str),
+            Some("MATTER-2024-0173")
+        );
+        assert!(world.legal_hold_on(&key, &marked).await, "{key}");
         let head = world
             .server
             .client()
@@ -363,7 +377,7 @@ async fn s3_put_event_marks_hashes_and_records_once_and_redelivery_adds_nothing(
             .send()
             .await
             .unwrap();
-        assert_ne!(head.version_id(), Some(version.as_str()), "{key}");
+        assert_eq!(head.version_id(), Some(marked.as_str()), "{key}");
         let metadata = head.metadata().cloned().unwrap_or_default();
         assert_eq!(
             metadata.get("legal-hold").map(String::as_str),
@@ -372,7 +386,7 @@ async fn s3_put_event_marks_hashes_and_records_once_and_redelivery_adds_nothing(
         );
         assert_eq!(
             metadata.get("legal-hold-source-version"),
-            Some(&version),
+            Some(&exported),
             "{key}"
         );
     }
@@ -589,6 +603,47 @@ async fn eight_concurrent_deliveries_of_one_event_record_everything_exactly_once
     assert_eq!(ids.len(), before, "a record appears twice in the ledger");
     for key in [rec1(), meta1()] {
         assert_marked_and_hashed(&world, &records, &key);
+    }
+    // The copies the racing calls made are the custody marking, not overwrites.
+    for record in &records {
+        let text = serde_json::to_string(&record.outcome).unwrap();
+        assert!(
+            record.outcome.error.is_none() && !text.contains("newer version"),
+            "{:?} {}: {text}",
+            record.event,
+            record.what.key
+        );
+    }
+    // Every version above the exported one is a marked copy: none is left without the hold.
+    let client = world.server.client().await;
+    for key in [rec1(), meta1()] {
+        let listed = client
+            .list_object_versions()
+            .bucket(&world.export_bucket)
+            .prefix(&key)
+            .send()
+            .await
+            .unwrap();
+        let copies: Vec<String> = listed
+            .versions()
+            .iter()
+            .filter(|v| v.key() == Some(key.as_str()))
+            .filter_map(|v| v.version_id().map(str::to_string))
+            .filter(|v| *v != world.version(&key))
+            .collect();
+        assert!(!copies.is_empty(), "{key}");
+        for copy in copies {
+            assert!(world.legal_hold_on(&key, &copy).await, "{key} @ {copy}");
+            assert_eq!(
+                world
+                    .tags(&key, &copy)
+                    .await
+                    .get("legal-hold")
+                    .map(String::as_str),
+                Some("true"),
+                "{key} @ {copy}"
+            );
+        }
     }
     let report = world.auditor_ledger().await.verify(None).await;
     assert!(report.is_intact(), "{report}");

@@ -175,7 +175,12 @@ pub async fn run_trigger(
 /// job) and `exportJobId` (recorded as the export job).
 async fn handle_batch(runtime: &Runtime, batch: &BatchInvocation, invoker: &Invoker) -> Value {
     let argument = |name: &str| {
-        batch.job.user_arguments.get(name).and_then(Value::as_str).map(str::to_string)
+        batch
+            .job
+            .user_arguments
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
     };
     let mut config = runtime.config.clone();
     if let Some(matter) = argument("matter") {

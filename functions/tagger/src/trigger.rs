@@ -243,7 +243,10 @@ mod tests {
         let trigger = triggers[0].as_ref().unwrap();
         assert!(trigger.key.contains("/year=2024/"), "{}", trigger.key);
         assert!(!trigger.key.contains('%'));
-        assert!(matches!(trigger.origin, Origin::S3Notification { sequencer: Some(_) }));
+        assert!(matches!(
+            trigger.origin,
+            Origin::S3Notification { sequencer: Some(_) }
+        ));
     }
 
     #[test]
@@ -277,12 +280,16 @@ mod tests {
 
     #[test]
     fn batch_tasks_keep_their_bucket_version_and_user_arguments() {
-        let Invocation::Batch(batch) = parse_invocation(&sample("s3-batch-v2-recording.json")).unwrap()
+        let Invocation::Batch(batch) =
+            parse_invocation(&sample("s3-batch-v2-recording.json")).unwrap()
         else {
             panic!("expected a batch invocation")
         };
         assert_eq!(batch.invocation_schema_version, "2.0");
-        assert_eq!(batch.tasks[0].bucket().as_deref(), Some("genesys-exports-example"));
+        assert_eq!(
+            batch.tasks[0].bucket().as_deref(),
+            Some("genesys-exports-example")
+        );
         assert!(batch.tasks[0].s3_version_id.is_some());
         assert!(batch.job.user_arguments.contains_key("matter"));
         let Invocation::Batch(batch) =
