@@ -117,7 +117,7 @@ impl World {
             origin: Some(ORIGIN.to_string()),
             hold_select: "all".to_string(),
             hold_marking: hold_marking.to_string(),
-            matter: Some("MATTER-2024-0173".to_string()),
+            matter: Some("M-DEFAULT".to_string()),
             signing_key: Some(format!("file:{}", self.key_file.display())),
             s3_endpoint: Some(self.server.endpoint()),
             s3_path_style: true,
@@ -364,7 +364,7 @@ async fn s3_put_event_marks_hashes_and_records_once_and_redelivery_adds_nothing(
         );
         assert_eq!(
             tags.get("legal-hold-matter").map(String::as_str),
-            Some("MATTER-2024-0173")
+            Some("M-DEFAULT")
         );
         assert!(world.legal_hold_on(&key, &marked).await, "{key}");
         let head = world
@@ -569,6 +569,19 @@ async fn batch_operations_tasks_get_one_result_each() {
 
     let records = world.records().await;
     assert_marked_and_hashed(&world, &records, &clean);
+    // The job's userArguments name the matter and the export job on its records.
+    for record in records.iter().filter(|r| r.what.key == clean) {
+        assert_eq!(
+            record.why.matter.as_deref(),
+            Some("MATTER-2024-0173"),
+            "{record:?}"
+        );
+        assert_eq!(
+            record.why.export_job.as_deref(),
+            Some("6d2f8b4a-0c1e-4a3b-9d5f-7e8a0b2c4d6e"),
+            "{record:?}"
+        );
+    }
     assert_eq!(kinds_for(&records, &missing), vec![EventKind::Missing]);
 }
 

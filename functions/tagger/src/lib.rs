@@ -151,11 +151,14 @@ pub async fn run_trigger(
         );
         StartingPoint::Manifest(Manifest::single(source.clone(), entry))
     };
-    let ctx = invoker.run_context(source);
+    let mut ctx = invoker.run_context(source);
+    if export_job.is_some() {
+        ctx.export_job = export_job;
+    }
     let report = ingest(
         runtime.export.clone(),
         &runtime.ledger,
-        &runtime.config,
+        config,
         &start,
         &ctx,
     )
