@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use crate::digest::{Check, DigestEngine, DigestError, HashItem, HashOptions, ObjectDigest};
+use futures::{StreamExt, stream};
+
+use crate::digest::{Check, DigestEngine, DigestError, HashOptions, ObjectDigest};
 use crate::export::{Discovery, ExportScope, StartingPoint, discover};
 use crate::hold::{
     Finding, HoldEngine, HoldPolicy, HoldReport, ObjectOutcome, RunContext,
@@ -71,34 +73,40 @@ pub async fn ingest(
     let engine = HoldEngine::new(export.as_ref(), &config.policy)
         .with_concurrency(config.hold_concurrency)
         .with_hasher(&hashing);
-    let (to_hash, positions): (Vec<HashItem>, Vec<usize>) = discovery
-        .objects
-        .iter()
-        .enumerate()
-        .filter_map(|(i, object)| {
-            object.head().map(|_| {
-                (
-                    HashItem::new(&object.key, object.pinned_version().map(str::to_string)),
-                    i,
-                )
-            })
-        })
-        .unzip();
-    let (mut hold, hashed) = tokio::join!(engine.run(&discovery), hashing.hash_many(to_hash));
+    // Discovery's HEAD of each present object pins the version hashed: no second HEAD.
+    let hash_all = stream::iter(discovery.objects.iter().map(|object| {
+        let hashing = &hashing;
+        async move {
+            match object.head() {
+                Some(head) => Some(hashing.hash_head(head.clone()).await),
+                None => None,
+            }
+        }
+    }))
+    .buffered(config.hash.object_concurrency.max(1))
+    .collect::<Vec<_>>();
+    let (mut hold, digests) = tokio::join!(engine.run(&discovery), hash_all);
 
-    let mut digests: Vec<Option<Result<ObjectDigest, DigestError>>> =
-        (0..hold.outcomes.len()).map(|_| None).collect();
-    for (position, result) in positions.into_iter().zip(hashed) {
-        digests[position] = Some(result);
-    }
     let mut hashed_records = Vec::new();
-    for (outcome, digest) in hold.outcomes.iter_mut().zip(&digests) {
+    let objects = hold
+        .outcomes
+        .iter_mut()
+        .zip(&digests)
+        .zip(&discovery.objects);
+    for ((outcome, digest), object) in objects {
         match digest {
             Some(Ok(digest)) => {
                 outcome.findings.extend(digest_findings(outcome, digest));
                 hashed_records.push(hashed_record(outcome, digest, &ctx));
             }
-            Some(Err(error)) => outcome.findings.push(hash_failure(error)),
+            Some(Err(error)) => {
+                let versioned = outcome.observed.version_id.is_some();
+                let kms = object
+                    .head()
+                    .and_then(|h| h.encryption.as_ref())
+                    .is_some_and(|e| e.is_kms());
+                outcome.findings.push(hash_failure(error, versioned, kms))
+            }
             None => {}
         }
     }
@@ -143,12 +151,12 @@ fn digest_findings(outcome: &ObjectOutcome, digest: &ObjectDigest) -> Vec<Findin
     findings
 }
 
-fn hash_failure(error: &DigestError) -> Finding {
+fn hash_failure(error: &DigestError, versioned: bool, kms: bool) -> Finding {
     match error.store_error() {
         Some(store_error) => Finding::Failed {
             action: store_error.action.to_string(),
             code: store_error.code.clone(),
-            likely_permission: likely_missing_permission(store_error, true, false),
+            likely_permission: likely_missing_permission(store_error, versioned, kms),
             message: format!("hashing failed: {error}"),
         },
         None => Finding::Failed {

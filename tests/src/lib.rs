@@ -21,6 +21,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use custody_core::store::BucketSpec;
 use custody_core::store::s3::{S3Options, S3Store, StaticCredentials};
 
+pub mod backend;
+
+pub use backend::Backend;
 pub use custody_core::store;
 
 /// The identities in the server's credentials file.

@@ -4,7 +4,6 @@
 //! conversations each hold selection picks.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use bytes::Bytes;
 use custody_core::export::{
@@ -14,10 +13,8 @@ use custody_core::hold::{
     Finding, HoldEngine, HoldPolicy, HoldReport, Marking, MatterRegister, RunContext, Selection,
 };
 use custody_core::ledger::EventKind;
-use custody_core::store::fs::FsStore;
 use custody_core::store::{BucketSpec, ObjectStore, PutRequest};
-use custody_tests::{SeaweedFs, unique_bucket, workspace_root};
-use futures::future::BoxFuture;
+use custody_tests::{Backend, workspace_root};
 
 const VERSIONED: BucketSpec = BucketSpec {
     versioned: true,
@@ -29,40 +26,6 @@ const C2: &str = "c0ffee02-5b2a-4e9d-9a10-3d2f7a000002";
 const C3: &str = "c0ffee03-5b2a-4e9d-9a10-3d2f7a000003";
 const C4: &str = "c0ffee04-5b2a-4e9d-9a10-3d2f7a000004";
 const SAMPLE_BUCKET: &str = "genesys-exports";
-
-trait Backend: Sync {
-    fn bucket(&self, spec: BucketSpec) -> BoxFuture<'_, Arc<dyn ObjectStore>>;
-}
-
-struct FsBackend {
-    root: tempfile::TempDir,
-}
-
-impl Backend for FsBackend {
-    fn bucket(&self, spec: BucketSpec) -> BoxFuture<'_, Arc<dyn ObjectStore>> {
-        Box::pin(async move {
-            let path = self.root.path().join(unique_bucket("fs"));
-            Arc::new(FsStore::create(path, spec).expect("folder bucket")) as Arc<dyn ObjectStore>
-        })
-    }
-}
-
-struct S3Backend {
-    server: &'static SeaweedFs,
-}
-
-impl Backend for S3Backend {
-    fn bucket(&self, spec: BucketSpec) -> BoxFuture<'_, Arc<dyn ObjectStore>> {
-        Box::pin(async move {
-            let name = unique_bucket("export");
-            self.server
-                .create_bucket(&name, spec)
-                .await
-                .expect("create bucket");
-            Arc::new(self.server.store(&name).await) as Arc<dyn ObjectStore>
-        })
-    }
-}
 
 fn samples() -> PathBuf {
     workspace_root().join("samples")
@@ -494,40 +457,7 @@ async fn bad_metadata_is_reported_and_its_recording_still_held(backend: &dyn Bac
 
 // ---------------------------------------------------------------- running on both adapters
 
-fn fs_backend() -> FsBackend {
-    FsBackend {
-        root: tempfile::tempdir().expect("temp dir"),
-    }
-}
-
-async fn s3_backend() -> S3Backend {
-    S3Backend {
-        server: SeaweedFs::shared().await,
-    }
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod fs_adapter {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(&super::fs_backend()).await;
-                }
-            )*
-        }
-        mod s3_adapter {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(&super::s3_backend().await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+custody_tests::on_both!(
     a_whole_export_is_discovered_with_missing_and_unreferenced_findings,
     selections_pick_conversations_by_matter_and_by_metadata_field,
     the_sample_manifests_drive_discovery,

@@ -5,7 +5,6 @@
 //! a second run that changes nothing.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use custody_core::export::{
@@ -17,10 +16,9 @@ use custody_core::hold::{
     Selection, StepResult,
 };
 use custody_core::ledger::EventKind;
-use custody_core::store::fs::FsStore;
 use custody_core::store::{BucketSpec, ObjectStore, PutOutcome, PutRequest, Tag};
-use custody_tests::{Identity, SeaweedFs, unique_bucket};
-use futures::future::BoxFuture;
+use custody_tests::{Backend, Identity, SeaweedFs, unique_bucket};
+
 use sha2::{Digest, Sha256};
 
 const VERSIONED: BucketSpec = BucketSpec {
@@ -35,40 +33,6 @@ const LOCKED: BucketSpec = BucketSpec {
     versioned: true,
     object_lock: true,
 };
-
-trait Backend: Sync {
-    fn bucket(&self, spec: BucketSpec) -> BoxFuture<'_, Arc<dyn ObjectStore>>;
-}
-
-struct FsBackend {
-    root: tempfile::TempDir,
-}
-
-impl Backend for FsBackend {
-    fn bucket(&self, spec: BucketSpec) -> BoxFuture<'_, Arc<dyn ObjectStore>> {
-        Box::pin(async move {
-            let path = self.root.path().join(unique_bucket("fs"));
-            Arc::new(FsStore::create(path, spec).expect("folder bucket")) as Arc<dyn ObjectStore>
-        })
-    }
-}
-
-struct S3Backend {
-    server: &'static SeaweedFs,
-}
-
-impl Backend for S3Backend {
-    fn bucket(&self, spec: BucketSpec) -> BoxFuture<'_, Arc<dyn ObjectStore>> {
-        Box::pin(async move {
-            let name = unique_bucket("hold");
-            self.server
-                .create_bucket(&name, spec)
-                .await
-                .expect("create bucket");
-            Arc::new(self.server.store(&name).await) as Arc<dyn ObjectStore>
-        })
-    }
-}
 
 fn folder(conversation: &str) -> String {
     format!("org-1/year=2024/month=03/day=14/hour=09/conversation_id={conversation}/")
@@ -696,40 +660,7 @@ async fn manifest_entries_outside_the_scope_are_refused(backend: &dyn Backend) {
 
 // ---------------------------------------------------------------- running on both adapters
 
-fn fs_backend() -> FsBackend {
-    FsBackend {
-        root: tempfile::tempdir().expect("temp dir"),
-    }
-}
-
-async fn s3_backend() -> S3Backend {
-    S3Backend {
-        server: SeaweedFs::shared().await,
-    }
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod fs_adapter {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(&super::fs_backend()).await;
-                }
-            )*
-        }
-        mod s3_adapter {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(&super::s3_backend().await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+custody_tests::on_both!(
     tags_alone_merge_with_the_objects_own_tags,
     metadata_alone_copies_in_place_and_proves_the_content,
     object_lock_alone_holds_the_exported_version,

@@ -3,7 +3,6 @@
 //! sense for one of them.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use base64::Engine;
 use bytes::Bytes;
@@ -12,45 +11,10 @@ use custody_core::store::{
     BucketSpec, ByteRange, CopyInPlace, ObjectStore, PutOutcome, PutRequest, StoreErrorKind,
     StoredChecksum, Tag, Versioning,
 };
-use custody_tests::{Identity, SeaweedFs, unique_bucket};
-use futures::future::BoxFuture;
+use custody_tests::{Backend, Identity, SeaweedFs, unique_bucket};
+
 use md5::Md5;
 use sha2::{Digest, Sha256};
-
-/// Makes fresh, empty buckets for one adapter.
-trait Backend: Sync {
-    fn bucket(&self, spec: BucketSpec) -> BoxFuture<'_, Arc<dyn ObjectStore>>;
-}
-
-struct FsBackend {
-    root: tempfile::TempDir,
-}
-
-impl Backend for FsBackend {
-    fn bucket(&self, spec: BucketSpec) -> BoxFuture<'_, Arc<dyn ObjectStore>> {
-        Box::pin(async move {
-            let path = self.root.path().join(unique_bucket("fs"));
-            Arc::new(FsStore::create(path, spec).expect("folder bucket")) as Arc<dyn ObjectStore>
-        })
-    }
-}
-
-struct S3Backend {
-    server: &'static SeaweedFs,
-}
-
-impl Backend for S3Backend {
-    fn bucket(&self, spec: BucketSpec) -> BoxFuture<'_, Arc<dyn ObjectStore>> {
-        Box::pin(async move {
-            let name = unique_bucket("s3");
-            self.server
-                .create_bucket(&name, spec)
-                .await
-                .expect("create bucket");
-            Arc::new(self.server.store(&name).await) as Arc<dyn ObjectStore>
-        })
-    }
-}
 
 const VERSIONED: BucketSpec = BucketSpec {
     versioned: true,
@@ -635,40 +599,7 @@ async fn awkward_keys_work_everywhere(backend: &dyn Backend) {
 
 // ---------------------------------------------------------------- running it on both adapters
 
-fn fs_backend() -> FsBackend {
-    FsBackend {
-        root: tempfile::tempdir().expect("temp dir"),
-    }
-}
-
-async fn s3_backend() -> S3Backend {
-    S3Backend {
-        server: SeaweedFs::shared().await,
-    }
-}
-
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod fs_adapter {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(&super::fs_backend()).await;
-                }
-            )*
-        }
-        mod s3_adapter {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(&super::s3_backend().await).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+custody_tests::on_both!(
     lists_current_objects_under_a_prefix,
     head_reports_the_fields_of_a_version,
     gets_are_ranged_and_pinned_to_a_version,

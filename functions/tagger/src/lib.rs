@@ -152,9 +152,7 @@ pub async fn run_trigger(
         StartingPoint::Manifest(Manifest::single(source.clone(), entry))
     };
     let mut ctx = invoker.run_context(source);
-    if export_job.is_some() {
-        ctx.export_job = export_job;
-    }
+    ctx.export_job = export_job;
     let report = ingest(
         runtime.export.clone(),
         &runtime.ledger,

@@ -11,15 +11,27 @@
 //!     <G>.json                        its immutable facts: size, ETag, content type, metadata, checksum
 //!     <G>.tags.json                   its tag set (replaced whole, like PutObjectTagging)
 //!     <G>.hold                        its legal hold, `ON` or `OFF`
+//!     <G>.finished                    unversioned folders: G's write is over (published)
 //! ```
 //!
-//! Every write makes a new generation `G` (a time-ordered hex id) and publishes it by hard-linking
-//! `<G>.data` onto `ROOT/<key>`: atomically with `rename` for a plain put, or with `link(2)`, which
-//! fails when the name exists, for a create-only put (safe between processes, like `O_EXCL`). The
-//! current generation of a key is therefore the one whose `.data` file *is* `ROOT/<key>` (same
-//! device and inode): no pointer file can disagree with the content. On a versioned folder the
-//! generation id is the version id and old generations are kept; on an unversioned one older
-//! generations are removed after a write and objects report no version id.
+//! Every write makes a new generation `G` (a time-ordered hex id, random in its low half) and
+//! publishes it by hard-linking `<G>.data` onto `ROOT/<key>`: atomically with `rename` for a plain
+//! put, or with `link(2)`, which fails when the name exists, for a create-only put (safe between
+//! processes, like `O_EXCL`). The current generation of a key is therefore the one whose `.data`
+//! file *is* `ROOT/<key>` (same device and inode): no pointer file can disagree with the content.
+//! On a versioned folder the generation id is the version id and old generations are kept; on an
+//! unversioned one objects report no version id and replaced generations are removed.
+//!
+//! # Concurrent writers
+//!
+//! Nothing is locked, so the rules hold between threads and processes alike. Concurrent plain
+//! puts all succeed and the last `rename` wins; of concurrent create-only puts exactly one `link`
+//! succeeds and the others report `AlreadyExists`. Generation ids decide nothing: a writer that
+//! started earlier may publish later. On an unversioned folder a writer marks its generation
+//! `finished` once published, then removes the finished generations that are not current; a
+//! generation that is still being written is never touched by another writer (one untouched for
+//! an hour is abandoned and removed). A reader that finds the generation it opened gone reads the
+//! key again.
 //!
 //! A file under `ROOT` with no generation (for instance an export downloaded to disk, or
 //! `samples/export/`) is an object too: version `null`, ETag computed from its bytes, no tags.
@@ -36,7 +48,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -56,6 +68,12 @@ use super::{
 const SIDECAR: &str = ".custody-store";
 const READ_CHUNK: usize = 1 << 20;
 const MAX_TAGS: usize = 10;
+/// The marker of a generation whose write is finished: published, adopted or superseded.
+const FINISHED: &str = "finished";
+const STAGING_PREFIX: &str = ".staging-";
+/// A generation never marked finished, or a staged file, untouched for this long was left by a
+/// writer that stopped (a put writes its facts moments before publishing them).
+const ABANDONED_AFTER: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 struct FolderConfig {
@@ -293,9 +311,7 @@ impl ObjectStore for FsStore {
                     .collect::<BTreeMap<_, _>>(),
             )
             .expect("tags serialize");
-            let dir = folder.key_dir(&key);
-            write_atomically(&dir, &dir.join(format!("{generation}.tags.json")), &body)
-                .map_err(|e| io_error("PutObjectTagging", Some(&key), &dir, e))
+            folder.write_generation_state("PutObjectTagging", &key, &generation, "tags.json", &body)
         })
         .await
     }
@@ -328,10 +344,8 @@ impl ObjectStore for FsStore {
             }
             let resolved = folder.resolve("PutObjectLegalHold", &key, version.as_deref())?;
             let generation = folder.adopt("PutObjectLegalHold", &key, resolved)?;
-            let dir = folder.key_dir(&key);
             let status: &[u8] = if on { b"ON" } else { b"OFF" };
-            write_atomically(&dir, &dir.join(format!("{generation}.hold")), status)
-                .map_err(|e| io_error("PutObjectLegalHold", Some(&key), &dir, e))
+            folder.write_generation_state("PutObjectLegalHold", &key, &generation, "hold", status)
         })
         .await
     }
@@ -473,8 +487,55 @@ impl Folder {
     }
 
     /// The current content of a key, and the generation it belongs to if any.
+    ///
+    /// Opening `ROOT/<key>` and finding the generation with the same inode are two steps; a
+    /// writer may replace the key and collect the generation in between. When the generation is
+    /// gone or missing, the answer counts only if the key still names the file that was opened;
+    /// otherwise the read starts again on the newer content.
     fn current(&self, action: &'static str, key: &str) -> Result<Resolved, StoreError> {
+        const ATTEMPTS: usize = 100;
         let path = self.object_path(key);
+        for _ in 0..ATTEMPTS {
+            let (file, meta) = self.open_current(action, key, &path)?;
+            let found = self.generation_with_inode(action, key, meta.dev(), meta.ino());
+            let settled = match &found {
+                Ok(Some(_)) => true,
+                Ok(None) => same_file(&path, &meta),
+                Err(e) if e.kind == StoreErrorKind::NotFound => same_file(&path, &meta),
+                Err(_) => true,
+            };
+            if !settled {
+                continue;
+            }
+            let generation = found?;
+            let mtime = match &generation {
+                Some((_, facts)) => facts.last_modified,
+                None => meta
+                    .modified()
+                    .map(DateTime::<Utc>::from)
+                    .unwrap_or_else(|_| Utc::now()),
+            };
+            return Ok(Resolved {
+                file,
+                size: meta.len(),
+                mtime,
+                generation,
+            });
+        }
+        Err(StoreError::new(
+            StoreErrorKind::Transient,
+            action,
+            format!("{key} was replaced {ATTEMPTS} times while it was being read; retry"),
+        )
+        .with_key(key))
+    }
+
+    fn open_current(
+        &self,
+        action: &'static str,
+        key: &str,
+        path: &Path,
+    ) -> Result<(File, fs::Metadata), StoreError> {
         let not_found = || {
             StoreError::new(
                 StoreErrorKind::NotFound,
@@ -484,7 +545,7 @@ impl Folder {
             .with_key(key)
             .with_code("NoSuchKey")
         };
-        let file = match File::open(&path) {
+        let file = match File::open(path) {
             Ok(f) => f,
             Err(e)
                 if matches!(
@@ -494,28 +555,15 @@ impl Folder {
             {
                 return Err(not_found());
             }
-            Err(e) => return Err(io_error(action, Some(key), &path, e)),
+            Err(e) => return Err(io_error(action, Some(key), path, e)),
         };
         let meta = file
             .metadata()
-            .map_err(|e| io_error(action, Some(key), &path, e))?;
+            .map_err(|e| io_error(action, Some(key), path, e))?;
         if !meta.is_file() {
             return Err(not_found());
         }
-        let generation = self.generation_with_inode(action, key, meta.dev(), meta.ino())?;
-        let mtime = match &generation {
-            Some((_, facts)) => facts.last_modified,
-            None => meta
-                .modified()
-                .map(DateTime::<Utc>::from)
-                .unwrap_or_else(|_| Utc::now()),
-        };
-        Ok(Resolved {
-            file,
-            size: meta.len(),
-            mtime,
-            generation,
-        })
+        Ok((file, meta))
     }
 
     fn generation_with_inode(
@@ -676,7 +724,10 @@ impl Folder {
         let mut resolved = resolved;
         let etag = self.etag_of(key, &mut resolved)?;
         let dir = self.prepare_key_dir(action, key)?;
-        let generation = new_generation_id();
+        let io = |e| io_error(action, Some(key), &dir, e);
+        let held = resolved.file.metadata().map_err(io)?;
+        // Named after the file itself, so that concurrent adopters of one file agree on it.
+        let generation = adopted_generation_id(&held);
         let facts = GenerationFacts {
             size: resolved.size,
             etag,
@@ -687,7 +738,6 @@ impl Folder {
             parts_count: None,
             null_version: true,
         };
-        let io = |e| io_error(action, Some(key), &dir, e);
         write_atomically(
             &dir,
             &dir.join(format!("{generation}.json")),
@@ -695,12 +745,17 @@ impl Folder {
         )
         .map_err(io)?;
         let data = dir.join(format!("{generation}.data"));
-        fs::hard_link(self.object_path(key), &data).map_err(io)?;
-        let held = resolved.file.metadata().map_err(io)?;
+        let linked_here = match fs::hard_link(self.object_path(key), &data) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(io(e)),
+        };
         let linked = fs::metadata(&data).map_err(io)?;
         if (held.dev(), held.ino()) != (linked.dev(), linked.ino()) {
-            let _ = fs::remove_file(&data);
-            let _ = fs::remove_file(dir.join(format!("{generation}.json")));
+            if linked_here {
+                let _ = fs::remove_file(&data);
+                let _ = fs::remove_file(dir.join(format!("{generation}.json")));
+            }
             return Err(StoreError::new(
                 StoreErrorKind::Transient,
                 action,
@@ -708,7 +763,28 @@ impl Folder {
             )
             .with_key(key));
         }
+        self.retire_superseded(key, &generation);
         Ok(generation)
+    }
+
+    /// Writes a replaceable part of a generation's state (its tags or legal hold). When the
+    /// generation was replaced and collected meanwhile, the write applied to a version that no
+    /// longer exists, as on an unversioned bucket: the file is removed again.
+    fn write_generation_state(
+        &self,
+        action: &'static str,
+        key: &str,
+        generation: &str,
+        suffix: &str,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        let dir = self.key_dir(key);
+        let path = dir.join(format!("{generation}.{suffix}"));
+        write_atomically(&dir, &path, body).map_err(|e| io_error(action, Some(key), &dir, e))?;
+        if !dir.join(format!("{generation}.data")).exists() {
+            let _ = fs::remove_file(&path);
+        }
+        Ok(())
     }
 
     fn prepare_key_dir(&self, action: &'static str, key: &str) -> Result<PathBuf, StoreError> {
@@ -731,9 +807,25 @@ impl Folder {
         }
         let dir = self.prepare_key_dir(ACTION, key)?;
         let generation = new_generation_id();
-        let io = |e| io_error(ACTION, Some(key), &dir, e);
+        let outcome = self.write_and_publish(&dir, &generation, request);
+        if !matches!(outcome, Ok(PutOutcome::Created { .. })) {
+            // Never published (or lost a create-only race): nobody else will ever use it.
+            self.forget_generation(key, &generation);
+        }
+        outcome
+    }
+
+    fn write_and_publish(
+        &self,
+        dir: &Path,
+        generation: &str,
+        request: &PutRequest,
+    ) -> Result<PutOutcome, StoreError> {
+        const ACTION: &str = "PutObject";
+        let key = request.key.as_str();
+        let io = |e| io_error(ACTION, Some(key), dir, e);
         let data = dir.join(format!("{generation}.data"));
-        write_atomically(&dir, &data, &request.body).map_err(io)?;
+        write_atomically(dir, &data, &request.body).map_err(io)?;
         let facts = GenerationFacts {
             size: request.body.len() as u64,
             etag: hex::encode(Md5::digest(&request.body)),
@@ -747,18 +839,16 @@ impl Folder {
             null_version: false,
         };
         write_atomically(
-            &dir,
+            dir,
             &dir.join(format!("{generation}.json")),
             &serde_json::to_vec(&facts).expect("facts serialize"),
         )
         .map_err(io)?;
-        let created = self.publish(ACTION, key, &generation, request.condition)?;
-        if !created {
-            self.forget_generation(key, &generation);
+        if !self.publish(ACTION, key, generation, request.condition)? {
             return Ok(PutOutcome::AlreadyExists);
         }
         Ok(PutOutcome::Created {
-            version_id: self.reported_version(Some(&generation)),
+            version_id: self.reported_version(Some(generation)),
             etag: facts.etag,
         })
     }
@@ -821,39 +911,117 @@ impl Folder {
             }
         }
         sync_dir(target.parent().unwrap_or(&self.root));
-        if !self.config.versioned {
-            self.drop_older_generations(key, generation);
-        }
+        self.retire_superseded(key, generation);
         Ok(true)
     }
 
-    fn forget_generation(&self, key: &str, generation: &str) {
+    /// On an unversioned folder, called once `generation` has been published (or adopted):
+    /// records that it is finished and removes every finished generation that is no longer
+    /// current, so an overwrite leaves nothing of the older ones.
+    ///
+    /// Only finished generations are removed: another writer's generation that is still being
+    /// written or is about to be published is left alone, whatever its id. A finished generation
+    /// that is not current has been replaced for good (each generation is published once), so
+    /// whichever writer collects last removes it. Removal races with other collectors and readers
+    /// are benign: files already gone are skipped, and readers retry when a generation vanishes.
+    fn retire_superseded(&self, key: &str, generation: &str) {
+        if self.config.versioned {
+            return;
+        }
         let dir = self.key_dir(key);
-        for suffix in ["data", "json", "tags.json", "hold"] {
-            let _ = fs::remove_file(dir.join(format!("{generation}.{suffix}")));
+        // Best effort: a generation left unmarked is collected once it is abandoned.
+        let _ = File::create(dir.join(format!("{generation}.{FINISHED}")));
+        self.collect_generations(key);
+    }
+
+    fn collect_generations(&self, key: &str) {
+        let dir = self.key_dir(key);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return;
+        };
+        let mut finished = Vec::new();
+        let mut unfinished: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        let mut stray = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some((stem, suffix)) = name.split_once('.') else {
+                continue;
+            };
+            if is_generation_id(stem) {
+                match suffix {
+                    FINISHED => finished.push(stem.to_string()),
+                    "data" | "json" => unfinished
+                        .entry(stem.to_string())
+                        .or_default()
+                        .push(entry.path()),
+                    "publish" => stray.push(entry.path()),
+                    _ => {}
+                }
+            } else if name.starts_with(STAGING_PREFIX) {
+                stray.push(entry.path());
+            }
+        }
+        // The key is read after the markers: a generation marked before is current now or
+        // replaced for good.
+        let Ok(current) = fs::metadata(self.object_path(key)) else {
+            return;
+        };
+        let is_current = |generation: &str| {
+            fs::metadata(dir.join(format!("{generation}.data")))
+                .is_ok_and(|data| (data.dev(), data.ino()) == (current.dev(), current.ino()))
+        };
+        for generation in &finished {
+            unfinished.remove(generation);
+            if !is_current(generation) {
+                self.forget_generation(key, generation);
+            }
+        }
+        // Left behind by a writer that stopped half-way (or by a version of this store that kept
+        // no markers).
+        for (generation, paths) in unfinished {
+            if paths.iter().all(|p| is_abandoned(p)) && !is_current(&generation) {
+                self.forget_generation(key, &generation);
+            }
+        }
+        for path in stray {
+            if is_abandoned(&path) {
+                let _ = fs::remove_file(path);
+            }
         }
     }
 
-    /// On an unversioned folder an overwrite leaves nothing of the older generations.
-    fn drop_older_generations(&self, key: &str, newest: &str) {
-        let Ok(entries) = fs::read_dir(self.key_dir(key)) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(generation) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
-                continue;
-            };
-            if is_generation_id(generation) && generation < newest {
-                self.forget_generation(key, generation);
-            }
+    /// Removes every file of a generation; the marker goes last, so that an interrupted removal
+    /// is finished by the next collection.
+    fn forget_generation(&self, key: &str, generation: &str) {
+        let dir = self.key_dir(key);
+        for suffix in ["data", "json", "tags.json", "hold", FINISHED] {
+            let _ = fs::remove_file(dir.join(format!("{generation}.{suffix}")));
         }
     }
 
     fn copy_in_place(&self, request: &CopyInPlace) -> Result<CopyOutcome, StoreError> {
         const ACTION: &str = "CopyObject";
         let key = request.key.as_str();
-        let mut source = self.resolve(ACTION, key, request.version_id.as_deref())?;
+        let source = self.resolve(ACTION, key, request.version_id.as_deref())?;
+        let dir = self.prepare_key_dir(ACTION, key)?;
+        let generation = new_generation_id();
+        let outcome = self.copy_to_generation(request, source, &dir, &generation);
+        if outcome.is_err() {
+            self.forget_generation(key, &generation);
+        }
+        outcome
+    }
+
+    fn copy_to_generation(
+        &self,
+        request: &CopyInPlace,
+        mut source: Resolved,
+        dir: &Path,
+        generation: &str,
+    ) -> Result<CopyOutcome, StoreError> {
+        const ACTION: &str = "CopyObject";
+        let key = request.key.as_str();
         let source_tags = match &source.generation {
             Some((generation, _)) => self.read_tags(key, generation)?,
             None => Vec::new(),
@@ -868,12 +1036,10 @@ impl Folder {
         } else {
             source.size.max(1)
         };
-        let dir = self.prepare_key_dir(ACTION, key)?;
-        let generation = new_generation_id();
         let data = dir.join(format!("{generation}.data"));
-        let io = |e| io_error(ACTION, Some(key), &dir, e);
+        let io = |e| io_error(ACTION, Some(key), dir, e);
         source.file.seek(SeekFrom::Start(0)).map_err(io)?;
-        let parts = copy_in_parts(&mut source.file, &dir, &data, part_size).map_err(io)?;
+        let parts = copy_in_parts(&mut source.file, dir, &data, part_size).map_err(io)?;
         let (etag, checksum, parts_count) = if multipart {
             let mut md5s = Md5::new();
             let mut shas = Sha256::new();
@@ -906,7 +1072,7 @@ impl Folder {
             null_version: false,
         };
         write_atomically(
-            &dir,
+            dir,
             &dir.join(format!("{generation}.json")),
             &serde_json::to_vec(&facts).expect("facts serialize"),
         )
@@ -919,12 +1085,12 @@ impl Folder {
                     .collect::<BTreeMap<_, _>>(),
             )
             .expect("tags serialize");
-            write_atomically(&dir, &dir.join(format!("{generation}.tags.json")), &body)
+            write_atomically(dir, &dir.join(format!("{generation}.tags.json")), &body)
                 .map_err(io)?;
         }
-        self.publish(ACTION, key, &generation, PutCondition::None)?;
+        self.publish(ACTION, key, generation, PutCondition::None)?;
         Ok(CopyOutcome {
-            version_id: self.reported_version(Some(&generation)),
+            version_id: self.reported_version(Some(generation)),
             etag,
             multipart,
         })
@@ -1130,8 +1296,15 @@ fn new_generation_id() -> String {
     format!("{nanos:020}{:016x}", rand::random::<u64>())
 }
 
+/// The generation id of an adopted plain file: its modification time in nanoseconds and its
+/// inode. The generation's hard link keeps the inode from being reused while it exists.
+fn adopted_generation_id(file: &fs::Metadata) -> String {
+    let nanos = (file.mtime().max(0) as u128) * 1_000_000_000 + file.mtime_nsec().max(0) as u128;
+    format!("{:020}{:016x}", nanos % 10u128.pow(20), file.ino())
+}
+
 fn staging_path(dir: &Path) -> PathBuf {
-    dir.join(format!(".staging-{:016x}", rand::random::<u64>()))
+    dir.join(format!("{STAGING_PREFIX}{:016x}", rand::random::<u64>()))
 }
 
 /// Writes a file under a temporary name in `dir`, syncs it and renames it into place.
@@ -1150,6 +1323,17 @@ fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&staged);
     }
     result
+}
+
+fn is_abandoned(path: &Path) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > ABANDONED_AFTER))
+}
+
+/// Whether `path` still names the file described by `opened`.
+fn same_file(path: &Path, opened: &fs::Metadata) -> bool {
+    fs::metadata(path).is_ok_and(|now| (now.dev(), now.ino()) == (opened.dev(), opened.ino()))
 }
 
 fn sync_dir(dir: &Path) {
@@ -1242,6 +1426,149 @@ mod tests {
         assert_eq!(generations(&store, "k.json"), 1);
         assert_eq!(store.get_bytes("k.json", None).await.unwrap(), "three");
         assert_eq!(fs::read(dir.path().join("k.json")).unwrap(), b"three");
+    }
+
+    fn files_named(store: &FsStore, key: &str, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(store.inner.key_dir(key))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| wanted(n))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Writes a generation's content and facts the way a put does, without publishing it.
+    fn write_unpublished(store: &FsStore, key: &str, body: &[u8]) -> String {
+        let folder = &store.inner;
+        let dir = folder.prepare_key_dir("PutObject", key).unwrap();
+        let generation = new_generation_id();
+        fs::write(dir.join(format!("{generation}.data")), body).unwrap();
+        let facts = GenerationFacts {
+            size: body.len() as u64,
+            etag: hex::encode(Md5::digest(body)),
+            last_modified: Utc::now(),
+            content_type: None,
+            metadata: BTreeMap::new(),
+            checksum_sha256: None,
+            parts_count: None,
+            null_version: false,
+        };
+        fs::write(
+            dir.join(format!("{generation}.json")),
+            serde_json::to_vec(&facts).unwrap(),
+        )
+        .unwrap();
+        generation
+    }
+
+    fn age(path: &Path) {
+        let old = SystemTime::now() - ABANDONED_AFTER - Duration::from_secs(60);
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_put_leaves_another_writers_unpublished_generation_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::create(dir.path(), BucketSpec::default()).unwrap();
+        // Older id than the put below: the old collector removed it because of that.
+        let pending = write_unpublished(&store, "k", b"slow writer");
+        store
+            .put(PutRequest::new("k", "fast writer"))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .inner
+                .key_dir("k")
+                .join(format!("{pending}.data"))
+                .exists()
+        );
+        let published = store
+            .inner
+            .publish("PutObject", "k", &pending, PutCondition::None)
+            .unwrap();
+        assert!(published);
+        assert_eq!(store.get_bytes("k", None).await.unwrap(), "slow writer");
+        assert_eq!(generations(&store, "k"), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_unversioned_puts_leave_one_generation_and_no_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::create(dir.path(), BucketSpec::default()).unwrap();
+        let puts = (0..16).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let body = format!("writer {i}").repeat(1000);
+                store.put(PutRequest::new("k", body)).await
+            })
+        });
+        for put in futures::future::join_all(puts).await {
+            put.unwrap().unwrap();
+        }
+        let left = files_named(&store, "k", |n| n != "key.txt");
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(left.iter().any(|n| n.ends_with(".data")));
+        assert!(left.iter().any(|n| n.ends_with(".json")));
+        assert!(left.iter().any(|n| n.ends_with(FINISHED)));
+        let head = store.head("k", None).await.unwrap();
+        let body = store.get_bytes("k", None).await.unwrap();
+        assert_eq!(head.etag, hex::encode(Md5::digest(&body)));
+    }
+
+    #[tokio::test]
+    async fn abandoned_generations_and_staged_files_are_collected_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::create(dir.path(), BucketSpec::default()).unwrap();
+        let abandoned = write_unpublished(&store, "k", b"crashed writer");
+        let key_dir = store.inner.key_dir("k");
+        age(&key_dir.join(format!("{abandoned}.data")));
+        age(&key_dir.join(format!("{abandoned}.json")));
+        let old_staged = key_dir.join(format!("{STAGING_PREFIX}0000000000000001"));
+        fs::write(&old_staged, b"half").unwrap();
+        age(&old_staged);
+        let fresh_staged = key_dir.join(format!("{STAGING_PREFIX}0000000000000002"));
+        fs::write(&fresh_staged, b"being written").unwrap();
+        let running = write_unpublished(&store, "k", b"running writer");
+
+        store.put(PutRequest::new("k", "now")).await.unwrap();
+
+        assert!(!key_dir.join(format!("{abandoned}.data")).exists());
+        assert!(!key_dir.join(format!("{abandoned}.json")).exists());
+        assert!(!old_staged.exists());
+        assert!(fresh_staged.exists());
+        assert!(key_dir.join(format!("{running}.data")).exists());
+    }
+
+    #[tokio::test]
+    async fn concurrent_taggers_of_a_plain_file_adopt_one_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("call.opus"), b"downloaded export").unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let taggers = (0..8).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let tags = [Tag::new("writer", i.to_string())];
+                store.put_tags("call.opus", None, &tags).await
+            })
+        });
+        for tagger in futures::future::join_all(taggers).await {
+            tagger.unwrap().unwrap();
+        }
+        assert_eq!(generations(&store, "call.opus"), 1);
+        let tags = store.get_tags("call.opus", None).await.unwrap();
+        assert_eq!(tags.len(), 1, "{tags:?}");
+        assert_eq!(
+            store.get_bytes("call.opus", None).await.unwrap(),
+            "downloaded export"
+        );
     }
 
     #[tokio::test]
