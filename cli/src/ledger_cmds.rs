@@ -38,7 +38,7 @@ pub struct LedgerArgs {
     #[arg(long = "key")]
     keys: Vec<PathBuf>,
     /// S3 endpoint (e.g. http://127.0.0.1:8333); path-style addressing is used with it.
-    #[arg(long, env = "CUSTODY_S3_ENDPOINT")]
+    #[arg(long, visible_alias = "endpoint-url", env = "CUSTODY_S3_ENDPOINT")]
     endpoint: Option<String>,
     /// AWS region of the ledger bucket.
     #[arg(long)]

@@ -89,6 +89,7 @@ impl IngestArgs {
             copy_part_size: None,
             s3_endpoint: self.endpoint.endpoint_url.clone(),
             s3_path_style: self.endpoint.path_style,
+            ..Settings::default()
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::export::ExportScope;
 use crate::hold::{HoldPolicy, MatterRegister, PolicySettings, RegisterLocation, SelectionSpec};
 use crate::ingest::IngestConfig;
 use crate::ledger::{KeySource, Ledger, LedgerConfig, Signer};
-use crate::store::s3::S3Options;
+use crate::store::s3::{S3Options, StaticCredentials};
 use crate::store::{ObjectStore, open};
 
 pub const ENV_EXPORT_BUCKET: &str = "CUSTODY_EXPORT_BUCKET";
@@ -62,6 +62,10 @@ pub struct Settings {
     pub copy_part_size: Option<String>,
     pub s3_endpoint: Option<String>,
     pub s3_path_style: bool,
+    /// The buckets' region; `None` = the standard chain (`AWS_REGION`, profile, IMDS).
+    pub s3_region: Option<String>,
+    /// An access key given explicitly (a local S3 server); `None` = the standard chain.
+    pub s3_credentials: Option<StaticCredentials>,
 }
 
 /// What a run needs, built and checked.
@@ -90,6 +94,8 @@ impl Settings {
             copy_part_size: var(ENV_COPY_PART_SIZE),
             s3_endpoint: var(ENV_S3_ENDPOINT),
             s3_path_style: var(ENV_S3_PATH_STYLE).is_some_and(|v| v == "true" || v == "1"),
+            s3_region: None,
+            s3_credentials: None,
         })
     }
 
@@ -97,6 +103,8 @@ impl Settings {
         let mut options = S3Options::new("");
         options.endpoint = self.s3_endpoint.clone();
         options.force_path_style = self.s3_path_style;
+        options.region = self.s3_region.clone();
+        options.credentials = self.s3_credentials.clone();
         options
     }
 

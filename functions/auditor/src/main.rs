@@ -2,7 +2,7 @@
 
 use custody_auditor::handle;
 use custody_core::ledger::{Ledger, LedgerConfig};
-use custody_core::settings::{ENV_LEDGER, Settings};
+use custody_core::settings::{ENV_LEDGER, ENV_S3_ENDPOINT, ENV_S3_PATH_STYLE, Settings};
 use custody_core::store::open;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
@@ -15,8 +15,12 @@ async fn main() -> Result<(), Error> {
         .without_time()
         .init();
     let location = std::env::var(ENV_LEDGER).map_err(|_| format!("{ENV_LEDGER}: not set"))?;
+    // The same S3 connection settings as the tagger (a local endpoint, path-style addressing).
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let settings = Settings {
         ledger: location.clone(),
+        s3_endpoint: var(ENV_S3_ENDPOINT),
+        s3_path_style: var(ENV_S3_PATH_STYLE).is_some_and(|v| v == "true" || v == "1"),
         ..Settings::default()
     };
     let opened = open(&location, &settings.s3_options()).await?;

@@ -372,10 +372,14 @@ impl<'a> HoldEngine<'a> {
                 .findings
                 .push(failed(&e.with_key(key), state.versioned, state.kms)),
         }
-        // A write racing the copy would leave the copy below a newer version.
+        // A write racing the copy would leave the copy below a newer version. A concurrent
+        // invocation's copy of the same exported version is no such write (at-least-once
+        // delivery runs the same event side by side): it carries the same marking.
         if let Ok(current) = self.store.head(key, None).await
             && state.versioned
             && current.version_id != copy.version_id
+            && !(current.metadata.get(META_LEGAL_HOLD_SOURCE_VERSION) == head.version_id.as_ref()
+                && metadata_has_hold(&current.metadata, &outcome.matters))
         {
             outcome.findings.push(Finding::Overwritten {
                 newer_version: current.version_id,

@@ -1,0 +1,350 @@
+//! The real `custody` binary end to end: `demo` offline, then `keygen`, `ingest`, `verify`,
+//! `query`, `receipt` and `verify-receipt` against a real S3 server (SeaweedFS on 127.0.0.1),
+//! and `verify` catching one flipped byte in a folder ledger.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use custody_core::store::{BucketSpec, ObjectStore, PutRequest};
+use custody_tests::{Identity, SeaweedFs, unique_bucket, workspace_root};
+use serde_json::Value;
+
+const ORG: &str = "3f1c9a52-7d0e-4b8a-9c61-0a2b4c6d8e10";
+const CONVERSATION: &str = "c0ffee01-5b2a-4e9d-9a10-3d2f7a000001";
+
+/// `custody` with a clean environment: no configuration leaks in from the caller's shell.
+fn custody(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_custody"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CUSTODY_") || name.starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", Identity::Admin.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", Identity::Admin.secret_access_key())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .expect("custody runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn describe(args: &[&str], output: &Output) -> String {
+    format!(
+        "custody {}\nexit {:?}\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        output.status.code(),
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Run and check the exit status; returns standard output.
+fn run(args: &[&str], expected_exit: i32) -> String {
+    let output = custody(args);
+    assert_eq!(
+        output.status.code(),
+        Some(expected_exit),
+        "{}",
+        describe(args, &output)
+    );
+    stdout(&output)
+}
+
+fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Every file of `samples/export/`, keyed by its path relative to that folder.
+fn sample_files() -> Vec<(String, PathBuf)> {
+    let root = workspace_root().join("samples/export");
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let key = path
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
+                files.push((key, path));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Flip one hex digit of the first SHA-256 a block records, in place.
+fn flip_a_byte_of_a_record(block: &Path) {
+    let mut bytes = std::fs::read(block).unwrap();
+    let marker = b"\"sha256\":\"";
+    let at = bytes
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("the block records a hash")
+        + marker.len();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    // Written through the same inode, as an attacker editing the file would.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(block)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes))
+        .unwrap();
+}
+
+#[test]
+fn demo_runs_the_whole_job_and_verify_catches_one_flipped_byte() {
+    let work = tempfile::tempdir().unwrap();
+    let demo = work.path().join("demo");
+    let demo_arg = demo.display().to_string();
+    let out = run(&["demo", "--workdir", &demo_arg], 0);
+    let uploaded = format!("1. uploaded {} sample export file(s)", sample_files().len());
+    for step in [
+        uploaded.as_str(),
+        "2. generated ledger signing key",
+        "3. ingest run 1",
+        "4. ingest run 2",
+        "5. custody verify",
+        "INTACT",
+        "6. receipt for",
+        "offline check: VALID",
+    ] {
+        assert!(out.contains(step), "no {step:?} in:\n{out}");
+    }
+    let second_run = &out[out.find("4. ingest run 2").unwrap()..];
+    assert!(
+        second_run.contains("ledger: 0 record(s) appended"),
+        "the second run must add nothing:\n{second_run}"
+    );
+
+    let ledger = demo.join("ledger");
+    let ledger_arg = ledger.display().to_string();
+    let report = run(&["verify", &ledger_arg, "--json"], 0);
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["failures"], Value::Array(Vec::new()), "{report:#}");
+
+    let blocks = ledger.join("blocks");
+    let mut block_files: Vec<PathBuf> = std::fs::read_dir(&blocks)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    block_files.sort();
+    flip_a_byte_of_a_record(&block_files[0]);
+    let args = ["verify", ledger_arg.as_str()];
+    let output = custody(&args);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        describe(&args, &output)
+    );
+    let tampered = run(&["verify", &ledger_arg, "--json"], 1);
+    let tampered: Value = serde_json::from_str(&tampered).unwrap();
+    assert!(
+        !tampered["failures"].as_array().unwrap().is_empty(),
+        "{tampered:#}"
+    );
+}
+
+/// The sample export in a versioned, Object-Lock-enabled bucket, and an empty ledger bucket.
+async fn s3_buckets(server: &SeaweedFs) -> (String, String) {
+    let export = unique_bucket("cli-export");
+    let ledger = unique_bucket("cli-ledger");
+    let locked = BucketSpec {
+        versioned: true,
+        object_lock: true,
+    };
+    server.create_bucket(&export, locked).await.unwrap();
+    server.create_bucket(&ledger, locked).await.unwrap();
+    let store = server.store(&export).await;
+    let root = workspace_root().join("samples/export");
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let key = path
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            let mut request = PutRequest::new(key, std::fs::read(&path).unwrap());
+            request.checksum_sha256 = true;
+            store.put(request).await.unwrap();
+        }
+    }
+    (export, ledger)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_verify_query_and_receipts_against_s3() {
+    let server = SeaweedFs::shared().await;
+    let (export, ledger_bucket) = s3_buckets(server).await;
+    let endpoint = server.endpoint();
+    let work = tempfile::tempdir().unwrap();
+    let origin = "custody.test/cli";
+    let keys = work.path().join("keys");
+    let keys_arg = keys.display().to_string();
+    let out = run(&["keygen", "--origin", origin, "--out", &keys_arg], 0);
+    assert!(out.contains("key id"), "{out}");
+    let secret = files_with_extension(&keys, "key").remove(0);
+    let vkey = files_with_extension(&keys, "vkey").remove(0);
+    let vkey_arg = vkey.display().to_string();
+
+    let ledger = format!("s3://{ledger_bucket}/custody/ledger");
+    let signing_key = format!("file:{}", secret.display());
+    let matters = format!(
+        "matters:{}",
+        workspace_root().join("samples/matters.json").display()
+    );
+    let export_arg = format!("s3://{export}");
+    let prefix = format!("{ORG}/");
+    let ingest: Vec<&str> = vec![
+        "ingest",
+        "--export",
+        &export_arg,
+        "--prefix",
+        &prefix,
+        "--ledger",
+        &ledger,
+        "--origin",
+        origin,
+        "--signing-key",
+        &signing_key,
+        "--hold",
+        &matters,
+        "--marking",
+        "tags,object-lock",
+        "--endpoint-url",
+        &endpoint,
+        "--path-style",
+    ];
+    // The samples hold a stray upload no metadata names: a finding, so exit status 1.
+    let first = run(&ingest, 1);
+    assert!(first.contains("unreferenced"), "{first}");
+    assert!(first.contains("for M-1, M-2"), "{first}");
+    assert!(!first.contains("ledger: 0 record(s) appended"), "{first}");
+    let second = run(&ingest, 1);
+    assert!(
+        second.contains("ledger: 0 record(s) appended"),
+        "a second run adds nothing:\n{second}"
+    );
+
+    let report = run(
+        &[
+            "verify",
+            &ledger,
+            "--key",
+            &vkey_arg,
+            "--endpoint-url",
+            &endpoint,
+            "--json",
+        ],
+        0,
+    );
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["failures"], Value::Array(Vec::new()), "{report:#}");
+    let total = report["records"].as_u64().unwrap();
+    assert!(total > 20, "{report:#}");
+
+    // A key the ledger was never signed with is not trusted.
+    let other = work.path().join("other");
+    let other_arg = other.display().to_string();
+    run(&["keygen", "--origin", origin, "--out", &other_arg], 0);
+    let stranger = files_with_extension(&other, "vkey").remove(0);
+    let stranger_arg = stranger.display().to_string();
+    run(
+        &[
+            "verify",
+            &ledger,
+            "--key",
+            &stranger_arg,
+            "--endpoint-url",
+            &endpoint,
+        ],
+        1,
+    );
+
+    let query_args = [
+        "query",
+        "--ledger",
+        ledger.as_str(),
+        "--origin",
+        origin,
+        "--conversation",
+        CONVERSATION,
+        "--endpoint-url",
+        endpoint.as_str(),
+        "--path-style",
+    ];
+    let lines = run(&query_args, 0);
+    let found: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(found.len() >= 10, "{lines}");
+    assert!(
+        found
+            .iter()
+            .all(|m| m["record"]["why"]["conversation_id"] == CONVERSATION)
+    );
+    let hashed = found
+        .iter()
+        .find(|m| m["record"]["event"] == "hashed")
+        .expect("a hashed record");
+    let id = hashed["record"]["id"].as_str().unwrap();
+
+    let receipt = work.path().join("receipt.json");
+    let receipt_arg = receipt.display().to_string();
+    run(
+        &[
+            "receipt",
+            &ledger,
+            "--id",
+            id,
+            "--out",
+            &receipt_arg,
+            "--endpoint-url",
+            &endpoint,
+        ],
+        0,
+    );
+    let valid = run(&["verify-receipt", &receipt_arg, "--key", &vkey_arg], 0);
+    assert!(valid.starts_with("VALID"), "{valid}");
+    assert!(valid.contains(id), "{valid}");
+
+    // The same receipt with one character of its record changed does not verify.
+    let mut forged: Value =
+        serde_json::from_str(&std::fs::read_to_string(&receipt).unwrap()).unwrap();
+    let record = forged["record"]
+        .as_str()
+        .unwrap()
+        .replacen("hashed", "hashes", 1);
+    forged["record"] = Value::String(record);
+    let forged_path = work.path().join("forged.json");
+    std::fs::write(&forged_path, forged.to_string()).unwrap();
+    let forged_arg = forged_path.display().to_string();
+    let invalid = run(&["verify-receipt", &forged_arg, "--key", &vkey_arg], 1);
+    assert!(invalid.starts_with("INVALID"), "{invalid}");
+}
