@@ -332,6 +332,12 @@ async fn all_three_land_on_the_copy_and_a_second_run_changes_nothing(backend: &d
     }
     let head = store.head(&key, v1.as_deref()).await.expect("head v1");
     assert_eq!(head.legal_hold, Some(true));
+    let exported = store.head(&key, v0.as_deref()).await.expect("head v0");
+    assert_eq!(
+        exported.legal_hold,
+        Some(true),
+        "the exported (hashed) version is held too"
+    );
     let tags = hold_tags(&store.get_tags(&key, v1.as_deref()).await.expect("tags"));
     assert_eq!(tags.get("legal-hold").map(String::as_str), Some("true"));
     assert_eq!(

@@ -258,9 +258,37 @@ impl<'a> HoldEngine<'a> {
             });
         }
         if self.policy.marking.object_lock {
-            let result = self
+            let mut result = self
                 .mark_legal_hold(key, &state, bucket_config, outcome)
                 .await;
+            // The exported version is the one hashed and recorded: when the marking landed on a
+            // metadata copy, the exported version is held too, so it cannot be deleted either.
+            if head.version_id.is_some()
+                && state.version != head.version_id
+                && !matches!(result, StepResult::NotDone)
+            {
+                let exported = MarkState {
+                    version: head.version_id.clone(),
+                    metadata_has_hold: false,
+                    legal_hold: head.legal_hold,
+                    versioned: state.versioned,
+                    kms: state.kms,
+                };
+                let exported_result = self
+                    .mark_legal_hold(key, &exported, bucket_config, outcome)
+                    .await;
+                result = match (result, exported_result) {
+                    (_, StepResult::NotDone) => StepResult::NotDone,
+                    (StepResult::AlreadyPresent { version }, StepResult::AlreadyPresent { .. }) => {
+                        StepResult::AlreadyPresent { version }
+                    }
+                    (
+                        StepResult::Applied { version } | StepResult::AlreadyPresent { version },
+                        _,
+                    ) => StepResult::Applied { version },
+                    (StepResult::NotDone, _) => StepResult::NotDone,
+                };
+            }
             outcome.steps.push(MarkingStep {
                 mechanism: Mechanism::ObjectLock,
                 result,
