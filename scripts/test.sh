@@ -9,5 +9,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ -x scripts/check-template.sh ]; then
   ./scripts/check-template.sh
 fi
-cargo test --workspace --all-targets --locked
-cargo test --workspace --doc --locked
+cargo test --workspace --all-targets --locked --no-fail-fast
+cargo test --workspace --doc --locked --no-fail-fast

@@ -288,7 +288,6 @@ async fn ingest_verify_query_and_receipts_against_s3() {
 
     let query_args = [
         "query",
-        "--ledger",
         ledger.as_str(),
         "--origin",
         origin,
