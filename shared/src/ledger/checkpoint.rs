@@ -1,7 +1,11 @@
 //! Signed checkpoints: a C2SP tlog-checkpoint (origin, tree size, base64 root) in a C2SP signed
 //! note, signed with Ed25519.
 
-use super::keys::{Signer, TrustedKeys};
+use std::cell::RefCell;
+
+use signed_note::NoteError;
+
+use super::keys::{Signer, TrustedKeys, VerifierKey};
 use super::merkle::Hash;
 
 /// A checkpoint as written: the signed note text, and what its body says.
@@ -74,7 +78,53 @@ impl Checkpoint {
     pub fn verify(&self, trusted: &TrustedKeys) -> Result<String, SignatureFailure> {
         let note = signed_note::Note::from_bytes(self.note.as_bytes())
             .map_err(|e| SignatureFailure(format!("not a signed note: {e}")))?;
-        match note.verify(trusted) {
+        self.judge(note.verify(trusted), trusted)
+    }
+
+    /// [`Checkpoint::verify`] with the Ed25519 checks left out, to be run later in a batch with
+    /// other checkpoints' (see [`super::batch`]): the verdict that `verify` gives when every
+    /// deferred check holds, and the checks. The same signed-note rules decide the verdict (which
+    /// signature lines count, duplicates, unknown and ambiguous keys), because the note is judged
+    /// by the same code with verifiers that record instead of checking.
+    pub fn verify_deferred(&self, trusted: &TrustedKeys) -> DeferredVerdict {
+        let note = match signed_note::Note::from_bytes(self.note.as_bytes()) {
+            Ok(note) => note,
+            Err(e) => {
+                return DeferredVerdict {
+                    if_valid: Err(SignatureFailure(format!("not a signed note: {e}"))),
+                    checks: Vec::new(),
+                };
+            }
+        };
+        let recorder = Recorder {
+            trusted,
+            keys: trusted
+                .keys()
+                .iter()
+                .enumerate()
+                .map(|(index, key)| RecordingKey {
+                    index,
+                    key,
+                    calls: RefCell::new(Vec::new()),
+                })
+                .collect(),
+        };
+        let if_valid = self.judge(note.verify(&recorder), trusted);
+        let checks = recorder
+            .keys
+            .into_iter()
+            .flat_map(|k| k.calls.into_inner())
+            .collect();
+        DeferredVerdict { if_valid, checks }
+    }
+
+    /// The verdict on the outcome of a signed note's verification.
+    fn judge(
+        &self,
+        outcome: Result<(Vec<signed_note::Signature>, Vec<signed_note::Signature>), NoteError>,
+        trusted: &TrustedKeys,
+    ) -> Result<String, SignatureFailure> {
+        match outcome {
             Ok((verified, _)) => match verified.iter().find(|s| s.name() == self.origin) {
                 Some(sig) => Ok(format!("{}+{:08x}", sig.name(), sig.id())),
                 None => Err(SignatureFailure(format!(
@@ -82,7 +132,7 @@ impl Checkpoint {
                     self.origin
                 ))),
             },
-            Err(signed_note::NoteError::UnverifiedNote) => Err(SignatureFailure(format!(
+            Err(NoteError::UnverifiedNote) => Err(SignatureFailure(format!(
                 "signed only by keys that are not trusted ({}); trusted: {}",
                 signature_labels(&self.note).join(", "),
                 if trusted.is_empty() {
@@ -93,6 +143,71 @@ impl Checkpoint {
             ))),
             Err(e) => Err(SignatureFailure(e.to_string())),
         }
+    }
+}
+
+/// One Ed25519 check a signed note needs: `signature` over `message` by trusted key `key` (an
+/// index into [`TrustedKeys::keys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeferredSignature {
+    pub key: usize,
+    pub message: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// See [`Checkpoint::verify_deferred`].
+#[derive(Debug, Clone)]
+pub struct DeferredVerdict {
+    /// What [`Checkpoint::verify`] returns when every check in `checks` holds.
+    pub if_valid: Result<String, SignatureFailure>,
+    pub checks: Vec<DeferredSignature>,
+}
+
+/// Trusted keys that record each signature they are asked about and accept it.
+struct Recorder<'a> {
+    trusted: &'a TrustedKeys,
+    keys: Vec<RecordingKey<'a>>,
+}
+
+struct RecordingKey<'a> {
+    index: usize,
+    key: &'a VerifierKey,
+    calls: RefCell<Vec<DeferredSignature>>,
+}
+
+impl signed_note::Verifiers for Recorder<'_> {
+    fn verifier(
+        &self,
+        name: &str,
+        id: u32,
+    ) -> Result<&dyn signed_note::Verifier, signed_note::VerificationError> {
+        // The trusted keys decide which key answers (or that none or several do).
+        self.trusted.verifier(name, id)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.key.name() == name && k.key.id() == id)
+            .expect("the trusted keys found exactly this key");
+        Ok(key)
+    }
+}
+
+impl signed_note::Verifier for RecordingKey<'_> {
+    fn name(&self) -> &str {
+        self.key.name()
+    }
+
+    fn key_id(&self) -> u32 {
+        self.key.id()
+    }
+
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        self.calls.borrow_mut().push(DeferredSignature {
+            key: self.index,
+            message: msg.to_vec(),
+            signature: sig.to_vec(),
+        });
+        true
     }
 }
 

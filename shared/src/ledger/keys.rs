@@ -242,6 +242,11 @@ impl VerifierKey {
         self.id
     }
 
+    /// The Ed25519 public key.
+    pub(crate) fn ed25519(&self) -> &VerifyingKey {
+        &self.key
+    }
+
     /// `<name>+<id>`, how reports name a key.
     pub fn label(&self) -> String {
         format!("{}+{:08x}", self.name, self.id)

@@ -1,6 +1,7 @@
 //! The custody ledger: records, the RFC 6962 Merkle tree, blocks, signed checkpoints, proofs and
 //! verification. The format is specified in `docs/ledger.md`.
 
+mod batch;
 mod block;
 mod checkpoint;
 mod engine;
@@ -17,11 +18,11 @@ pub use block::{
     BLOCK_FORMAT, BlockHeader, BlockView, DecodedHeader, GENESIS_PREV, NewBlock, Tip, build_block,
     decode_hash, encode_block, header_hash, tip_of,
 };
-pub use checkpoint::{Checkpoint, SignatureFailure};
+pub use checkpoint::{Checkpoint, DeferredSignature, DeferredVerdict, SignatureFailure};
 pub use engine::{AppendOutcome, Head, Ledger, LedgerConfig, LedgerEntry, Placed, Rejected};
 pub use error::LedgerError;
 pub use keys::{KeyError, KeySource, Signer, TrustedKeys, VerifierKey};
 pub use layout::Layout;
 pub use receipt::{RECEIPT_FORMAT, Receipt, ReceiptCheck, ReceiptFailure};
 pub use record::*;
-pub use verify::{Check, Failure, VerifyInput, VerifyReport, verify_blocks};
+pub use verify::{Check, Failure, VerifyInput, VerifyReport, verify_blocks, verify_blocks_timed};

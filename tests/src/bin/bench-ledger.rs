@@ -1,12 +1,17 @@
 //! Verification throughput of the custody ledger.
 //!
-//! Builds a ledger of `--records` custody records in blocks of `--per-block` in a folder (written
-//! as plain files, the layout `FsStore` reads), then times: verification of the blocks in memory
-//! (the CPU work: parse, leaf hashes, record identities, roots, signatures, duplicates), the same
-//! against a pinned checkpoint (consistency proof), and `Ledger::verify` from the folder (listing
-//! and reading every block as well). Prints records per second.
+//! For each block size in `--per-block` (default `100,20,5`: the first is the baseline), builds a
+//! ledger of `--records` custody records in blocks of that size in a folder (written as plain
+//! files, the layout `FsStore` reads), then times: verification of the blocks in memory (the CPU
+//! work: parse, leaf hashes, record identities, roots, signatures, duplicates; with the time of
+//! each phase), the same against a pinned checkpoint (consistency proof), and `Ledger::verify`
+//! from the folder (listing and reading every block as well; skipped with `--no-folder`). Prints
+//! records per second and, for each block size, the ratio of its rate to the baseline's measured
+//! in the same process. Real ledgers written by Lambda invocations have small blocks (a few
+//! records per invocation), hence blocks of 20 and 5.
 //!
-//! `cargo run --release --workspace --bin bench-ledger -- --records 1000000 --per-block 100 [--keep]`
+//! `cargo run --release --workspace --bin bench-ledger -- [--records 1000000]
+//! [--per-block 100,20,5] [--no-folder] [--keep]` (`--keep` keeps the last ledger built)
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,7 +21,7 @@ use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use custody_core::ledger::{
     Checkpoint, CustodyRecord, EventKind, How, Layout, Ledger, LedgerConfig, Outcome, Signer, Tip,
-    TrustedKeys, VerifyInput, What, Where, Who, Why, build_block, verify_blocks,
+    TrustedKeys, VerifyInput, What, Where, Who, Why, build_block, verify_blocks_timed,
 };
 use custody_core::store::fs::FsStore;
 
@@ -60,49 +65,108 @@ fn record(i: usize) -> CustodyRecord {
     )
 }
 
-fn arg(name: &str, default: usize) -> Result<usize> {
+fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => args
-            .get(i + 1)
-            .context("a value after the flag")?
-            .parse()
-            .with_context(|| format!("{name} takes a number")),
-        None => Ok(default),
-    }
+    let i = args.iter().position(|a| a == name)?;
+    Some(args.get(i + 1).cloned().unwrap_or_default())
+}
+
+fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
+/// Records per second of each timed run of one block size.
+struct Rates {
+    per_block: usize,
+    memory: f64,
+    pinned: f64,
+    folder: Option<f64>,
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let total = arg("--records", 1_000_000)?;
-    let per_block = arg("--per-block", 100)?.max(1);
+    let total: usize = match arg("--records") {
+        Some(v) => v.parse().context("--records takes a number")?,
+        None => 1_000_000,
+    };
+    let sizes: Vec<usize> = arg("--per-block")
+        .unwrap_or_else(|| "100,20,5".into())
+        .split(',')
+        .map(|v| v.trim().parse::<usize>().map(|n| n.max(1)))
+        .collect::<Result<_, _>>()
+        .context("--per-block takes block sizes separated by commas")?;
+    if total == 0 || sizes.is_empty() {
+        bail!("nothing to measure: --records must be above 0 and --per-block name a size");
+    }
+    println!(
+        "cores: {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let started = Instant::now();
+    let lines: Vec<Vec<u8>> = (0..total).map(|n| record(n).to_line()).collect();
+    println!(
+        "{total} records serialized in {:.1} s, {:.0} bytes each on average",
+        started.elapsed().as_secs_f64(),
+        lines.iter().map(Vec::len).sum::<usize>() as f64 / total as f64
+    );
+
+    let mut all = Vec::new();
+    for (n, &per_block) in sizes.iter().enumerate() {
+        let keep = flag("--keep") && n + 1 == sizes.len();
+        all.push(measure(&lines, per_block, keep).await?);
+    }
+
+    let base = &all[0];
+    println!(
+        "\nsummary: records/s, and the ratio to blocks of {} measured in this process",
+        base.per_block
+    );
+    for r in &all {
+        let folder = match (r.folder, base.folder) {
+            (Some(f), Some(b)) => format!("{f:>9.0} ({:.2})", f / b),
+            _ => "-".into(),
+        };
+        println!(
+            "  blocks of {:<4} in memory {:>9.0} ({:.2})   pinned {:>9.0} ({:.2})   folder {folder}   1M records in {:.2} s",
+            r.per_block,
+            r.memory,
+            r.memory / base.memory,
+            r.pinned,
+            r.pinned / base.pinned,
+            1_000_000.0 / r.memory
+        );
+    }
+    Ok(())
+}
+
+async fn measure(lines: &[Vec<u8>], per_block: usize, keep: bool) -> Result<Rates> {
+    let total = lines.len();
     let dir = tempfile::tempdir()?;
     let signer = Signer::generate(ORIGIN)?;
     let layout = Layout::new("");
     std::fs::create_dir_all(dir.path().join("blocks"))?;
+    let folder = !flag("--no-folder");
 
     let started = Instant::now();
     let mut tip = Tip::genesis();
     let mut blocks: Vec<(u64, Bytes)> = Vec::new();
-    let mut pinned_note = None;
-    let mut i = 0;
-    while i < total {
-        let end = (i + per_block).min(total);
-        let lines: Vec<Vec<u8>> = (i..end).map(|n| record(n).to_line()).collect();
-        let block = build_block(&tip, &lines, ORIGIN, &signer, "2024-05-01T10:00:00.000Z")
+    let mut pinned_tip = None;
+    for chunk in lines.chunks(per_block) {
+        let block = build_block(&tip, chunk, ORIGIN, &signer, "2024-05-01T10:00:00.000Z")
             .map_err(anyhow::Error::msg)?;
-        std::fs::write(
-            dir.path().join(layout.block(block.header.index)),
-            &block.bytes,
-        )?;
+        if folder {
+            std::fs::write(
+                dir.path().join(layout.block(block.header.index)),
+                &block.bytes,
+            )?;
+        }
         blocks.push((block.header.index, Bytes::from(block.bytes)));
         tip = block.tip_after;
-        if pinned_note.is_none() && end >= total / 2 {
-            pinned_note = Some(tip.clone());
+        if pinned_tip.is_none() && tip.tree_size() >= total as u64 / 2 {
+            pinned_tip = Some(tip.clone());
         }
-        i = end;
     }
-    let pinned_tip = pinned_note.context("an empty ledger")?;
+    let pinned_tip = pinned_tip.context("an empty ledger")?;
     let pinned = Checkpoint::sign(
         ORIGIN,
         pinned_tip.tree_size(),
@@ -110,18 +174,21 @@ async fn main() -> Result<()> {
         &signer,
     )
     .map_err(anyhow::Error::msg)?;
+    let bytes: usize = blocks.iter().map(|(_, b)| b.len()).sum();
     println!(
-        "built {total} records in {} blocks of {per_block} in {:.1} s ({})",
+        "\nblocks of {per_block}: {total} records in {} blocks ({:.0} MB) built in {:.1} s{}",
         blocks.len(),
+        bytes as f64 / 1e6,
         started.elapsed().as_secs_f64(),
-        dir.path().display()
-    );
-    println!(
-        "cores: {}",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        if folder {
+            format!(" in {}", dir.path().display())
+        } else {
+            String::new()
+        }
     );
 
     let trusted = TrustedKeys::new(vec![signer.verifier_key()]);
+    let mut rates = Vec::new();
     for (label, pin) in [
         ("in memory", None),
         ("in memory, pinned at half", Some(&pinned)),
@@ -136,30 +203,39 @@ async fn main() -> Result<()> {
             blocks: blocks.clone(),
         };
         let t = Instant::now();
-        let report = verify_blocks(input);
-        report_line(
+        let (report, phases) = verify_blocks_timed(input);
+        rates.push(report_line(
             label,
             total,
             t.elapsed().as_secs_f64(),
             report.is_intact(),
             report.records,
-        )?;
+        )?);
+        let phases: Vec<String> = phases
+            .iter()
+            .map(|(phase, d)| format!("{phase} {:.2}", d.as_secs_f64()))
+            .collect();
+        println!("    phases (s): {}", phases.join(", "));
     }
+    drop(blocks);
 
-    let store = Arc::new(FsStore::open(dir.path())?);
-    let mut config = LedgerConfig::new(ORIGIN);
-    config.trusted_keys = vec![signer.verifier_key()];
-    let ledger = Ledger::open(store, "", config, None).await?;
-    let t = Instant::now();
-    let report = ledger.verify(None).await;
-    report_line(
-        "from the folder (list + read + verify)",
-        total,
-        t.elapsed().as_secs_f64(),
-        report.is_intact(),
-        report.records,
-    )?;
-    if std::env::args().any(|a| a == "--keep") {
+    let mut folder_rate = None;
+    if folder {
+        let store = Arc::new(FsStore::open(dir.path())?);
+        let mut config = LedgerConfig::new(ORIGIN);
+        config.trusted_keys = vec![signer.verifier_key()];
+        let ledger = Ledger::open(store, "", config, None).await?;
+        let t = Instant::now();
+        let report = ledger.verify(None).await;
+        folder_rate = Some(report_line(
+            "from the folder (list + read + verify)",
+            total,
+            t.elapsed().as_secs_f64(),
+            report.is_intact(),
+            report.records,
+        )?);
+    }
+    if keep && folder {
         let kept = dir.keep();
         let vkey = kept.join("bench.vkey");
         std::fs::write(&vkey, format!("{}\n", signer.verifier_key().to_text()))?;
@@ -169,17 +245,23 @@ async fn main() -> Result<()> {
             vkey.display()
         );
     }
-    Ok(())
+    Ok(Rates {
+        per_block,
+        memory: rates[0],
+        pinned: rates[1],
+        folder: folder_rate,
+    })
 }
 
-fn report_line(label: &str, total: usize, secs: f64, intact: bool, records: u64) -> Result<()> {
+/// Print one timed run; returns its records per second.
+fn report_line(label: &str, total: usize, secs: f64, intact: bool, records: u64) -> Result<f64> {
     if !intact || records != total as u64 {
         bail!("{label}: verification did not pass ({records} records)");
     }
     let rate = total as f64 / secs;
     println!(
-        "{label:<40} {total} records in {secs:.2} s = {rate:.0} records/s; 1M records in {:.2} s",
+        "  {label:<40} {total} records in {secs:.2} s = {rate:.0} records/s; 1M records in {:.2} s",
         1_000_000.0 / rate
     );
-    Ok(())
+    Ok(rate)
 }
