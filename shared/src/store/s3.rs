@@ -227,14 +227,13 @@ impl S3Store {
         }
     }
 
-    /// What a copy must carry over from its source version, read with one HEAD.
-    async fn source_settings(
+    /// HEAD of one version, with the stored checksum asked for.
+    async fn head_output(
         &self,
         key: &str,
         version: Option<&str>,
-    ) -> Result<SourceSettings, StoreError> {
-        let out = self
-            .client
+    ) -> Result<aws_sdk_s3::operation::head_object::HeadObjectOutput, StoreError> {
+        self.client
             .head_object()
             .bucket(&self.bucket)
             .key(key)
@@ -242,7 +241,16 @@ impl S3Store {
             .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await
-            .map_err(|e| sdk_error("HeadObject", Some(key), e))?;
+            .map_err(|e| sdk_error("HeadObject", Some(key), e))
+    }
+
+    /// What a copy must carry over from its source version, read with one HEAD.
+    async fn source_settings(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<SourceSettings, StoreError> {
+        let out = self.head_output(key, version).await?;
         Ok(SourceSettings {
             size: out.content_length().unwrap_or(0).max(0) as u64,
             content_type: out.content_type().map(str::to_string),
@@ -483,16 +491,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {
-        let out = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_version_id(version.map(str::to_string))
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await
-            .map_err(|e| sdk_error("HeadObject", Some(key), e))?;
+        let out = self.head_output(key, version).await?;
         let checksum_sha256 = out.checksum_sha256().map(|value| {
             let composite = out.checksum_type() == Some(&ChecksumType::Composite);
             parse_checksum("SHA256", value, composite)
