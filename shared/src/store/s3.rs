@@ -604,6 +604,14 @@ impl ObjectStore for S3Store {
         version: Option<&str>,
         tags: &[Tag],
     ) -> Result<(), StoreError> {
+        let invalid = |e: aws_smithy_types::error::operation::BuildError| {
+            StoreError::new(
+                StoreErrorKind::InvalidRequest,
+                "PutObjectTagging",
+                e.to_string(),
+            )
+            .with_key(key)
+        };
         let tag_set = tags
             .iter()
             .map(|t| {
@@ -611,27 +619,13 @@ impl ObjectStore for S3Store {
                     .key(&t.key)
                     .value(&t.value)
                     .build()
-                    .map_err(|e| {
-                        StoreError::new(
-                            StoreErrorKind::InvalidRequest,
-                            "PutObjectTagging",
-                            e.to_string(),
-                        )
-                        .with_key(key)
-                    })
+                    .map_err(invalid)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let tagging = aws_sdk_s3::types::Tagging::builder()
             .set_tag_set(Some(tag_set))
             .build()
-            .map_err(|e| {
-                StoreError::new(
-                    StoreErrorKind::InvalidRequest,
-                    "PutObjectTagging",
-                    e.to_string(),
-                )
-                .with_key(key)
-            })?;
+            .map_err(invalid)?;
         self.client
             .put_object_tagging()
             .bucket(&self.bucket)
