@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
+use custody_aws::open;
+use custody_aws::s3::S3Options;
 use custody_core::ledger::{
     BlockView, Checkpoint, Layout, Ledger, LedgerConfig, Receipt, Signer, TrustedKeys, VerifierKey,
 };
-use custody_core::store::s3::S3Options;
-use custody_core::store::{ObjectStore, open};
+use custody_core::store::ObjectStore;
 
 /// Exit status: 0 intact, 1 evidence of tampering or mismatch, 2 could not run.
 const COULD_NOT_RUN: u8 = 2;

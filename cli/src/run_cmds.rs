@@ -7,23 +7,24 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use custody_aws::open;
+use custody_aws::services::{self, Settings};
 use custody_core::export::{Manifest, StartingPoint};
 use custody_core::hold::{Finding, RunContext, StepResult};
 use custody_core::ingest::{IngestReport, ingest};
 use custody_core::ledger::{Ledger, LedgerConfig, Signer, TrustedKeys, Who};
 use custody_core::query::{RecordFilter, find, parse_event};
-use custody_core::settings::{self, Settings};
 use custody_core::store::fs::FsStore;
-use custody_core::store::{BucketSpec, ObjectStore, PutRequest, open};
+use custody_core::store::{BucketSpec, ObjectStore, PutRequest, StoreWrite};
 
 /// Where the S3 API is, when it is not AWS's (a local server, for instance).
 #[derive(Args, Debug, Clone, Default)]
 pub struct Endpoint {
     /// S3 endpoint URL, e.g. http://127.0.0.1:8333.
-    #[arg(long, env = settings::ENV_S3_ENDPOINT, global = true)]
+    #[arg(long, env = services::ENV_S3_ENDPOINT, global = true)]
     pub endpoint_url: Option<String>,
     /// Address buckets by path (endpoint/bucket) rather than by host name.
-    #[arg(long, env = settings::ENV_S3_PATH_STYLE, global = true)]
+    #[arg(long, env = services::ENV_S3_PATH_STYLE, global = true)]
     pub path_style: bool,
 }
 
@@ -33,7 +34,7 @@ pub struct IngestArgs {
     #[arg(long)]
     pub export: String,
     /// Only this key prefix of the export is touched (the export scope).
-    #[arg(long, env = settings::ENV_EXPORT_PREFIX, default_value = "")]
+    #[arg(long, env = services::ENV_EXPORT_PREFIX, default_value = "")]
     pub prefix: String,
     /// Start from one *_metadata.json key (default: every conversation under the prefix).
     #[arg(long, conflicts_with_all = ["conversation", "manifest"])]
@@ -46,26 +47,26 @@ pub struct IngestArgs {
     #[arg(long)]
     pub manifest: Option<String>,
     /// The ledger: s3://bucket/prefix or a folder.
-    #[arg(long, env = settings::ENV_LEDGER)]
+    #[arg(long, env = services::ENV_LEDGER)]
     pub ledger: String,
     /// The checkpoint origin (also the signing key's name).
-    #[arg(long, env = settings::ENV_LEDGER_ORIGIN)]
+    #[arg(long, env = services::ENV_LEDGER_ORIGIN)]
     pub origin: Option<String>,
     /// The Ed25519 signing key: arn:aws:secretsmanager:…, env:VAR, file:PATH or a path.
     #[arg(long)]
     pub signing_key: String,
     /// What is held: all | matters:<s3://bucket/key or path to a matter register> |
     /// field:<dotted.path>=<value> (e.g. field:participantData.legalHold=true).
-    #[arg(long, env = settings::ENV_HOLD_SELECT, default_value = "all")]
+    #[arg(long, env = services::ENV_HOLD_SELECT, default_value = "all")]
     pub hold: String,
     /// The marking, comma-separated: tags, metadata, object-lock (or all).
-    #[arg(long, env = settings::ENV_HOLD_MARKING, default_value = "tags")]
+    #[arg(long, env = services::ENV_HOLD_MARKING, default_value = "tags")]
     pub marking: String,
     /// The matter named on holds when the selection names none.
-    #[arg(long, env = settings::ENV_MATTER)]
+    #[arg(long, env = services::ENV_MATTER)]
     pub matter: Option<String>,
     /// Objects above this size are copied in parts (e.g. 5GiB).
-    #[arg(long, env = settings::ENV_COPY_MULTIPART_THRESHOLD)]
+    #[arg(long, env = services::ENV_COPY_MULTIPART_THRESHOLD)]
     pub copy_multipart_threshold: Option<String>,
     /// Print the full report as JSON instead of a summary.
     #[arg(long)]
@@ -98,7 +99,7 @@ impl IngestArgs {
 /// 2 when the run could not record.
 pub async fn ingest_cmd(args: IngestArgs) -> Result<ExitCode> {
     let settings = args.settings();
-    let runtime = settings.runtime().await?;
+    let runtime = settings.services().await?;
     let export = runtime.export.clone();
     let (start, source) =
         starting_point(&args, export.as_ref(), &runtime.config.scope.prefix).await?;
@@ -301,7 +302,7 @@ fn report_json(report: &IngestReport) -> serde_json::Value {
 pub struct QueryArgs {
     /// The ledger: s3://bucket/prefix or a folder.
     pub ledger: String,
-    #[arg(long, env = settings::ENV_LEDGER_ORIGIN)]
+    #[arg(long, env = services::ENV_LEDGER_ORIGIN)]
     pub origin: Option<String>,
     #[arg(long)]
     pub conversation: Option<String>,
@@ -387,7 +388,7 @@ pub async fn demo_cmd(args: DemoArgs) -> Result<ExitCode> {
         bucket_dir.display()
     );
 
-    let origin = settings::DEFAULT_ORIGIN;
+    let origin = services::DEFAULT_ORIGIN;
     let key_path = work.join("ledger-signing.key");
     let signer = Signer::generate(origin)?;
     write_private(&key_path, &signer.to_text())?;
@@ -408,7 +409,7 @@ pub async fn demo_cmd(args: DemoArgs) -> Result<ExitCode> {
         signing_key: Some(format!("file:{}", key_path.display())),
         ..Settings::default()
     };
-    let runtime = settings.runtime().await?;
+    let runtime = settings.services().await?;
     let start = StartingPoint::ExportPrefix(String::new());
     for round in 1..=2 {
         let mut ctx = RunContext::new(format!("{}/", runtime.export.location()));

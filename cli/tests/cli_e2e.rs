@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use custody_core::store::{BucketSpec, ObjectStore, PutRequest};
+use custody_core::store::{BucketSpec, PutRequest, StoreWrite};
 use custody_tests::{Identity, SeaweedFs, unique_bucket, workspace_root};
 use serde_json::Value;
 

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use custody_core::store::fs::FsStore;
-use custody_core::store::{BucketSpec, ObjectStore, PutRequest};
+use custody_core::store::{BucketSpec, ObjectStore, PutRequest, StoreWrite};
 use custody_tests::{SeaweedFs, unique_bucket};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use custody_aws::s3::{S3Options, S3Store, StaticCredentials};
 use custody_core::store::BucketSpec;
-use custody_core::store::s3::{S3Options, S3Store, StaticCredentials};
 
 pub mod backend;
 
@@ -175,7 +175,7 @@ impl SeaweedFs {
 
     async fn wait_until_ready(&self, limit: Duration) -> Result<()> {
         let started = Instant::now();
-        let client = custody_core::store::s3::build_client(&S3Options {
+        let client = custody_aws::s3::build_client(&S3Options {
             max_attempts: 1,
             ..self.s3_options("probe", Identity::Admin)
         })
@@ -238,7 +238,7 @@ impl SeaweedFs {
 
     /// A raw SDK client as the admin identity, for test setup.
     pub async fn client(&self) -> aws_sdk_s3::Client {
-        custody_core::store::s3::build_client(&self.s3_options("", Identity::Admin)).await
+        custody_aws::s3::build_client(&self.s3_options("", Identity::Admin)).await
     }
 
     /// Creates a bucket; Object Lock implies versioning.

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use custody_aws::s3::{S3Options, S3Store};
 use custody_core::digest::{
     Check, DigestEngine, DigestError, HashItem, HashOptions, RetryPolicy, sha256_hex,
 };
-use custody_core::store::s3::{S3Options, S3Store};
 use custody_core::store::*;
 use custody_tests::{Identity, SeaweedFs, unique_bucket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -224,7 +224,7 @@ struct WritesOnFirstGet {
 }
 
 #[async_trait]
-impl ObjectStore for WritesOnFirstGet {
+impl StoreRead for WritesOnFirstGet {
     fn location(&self) -> String {
         self.inner.location()
     }
@@ -250,33 +250,8 @@ impl ObjectStore for WritesOnFirstGet {
         }
         self.inner.get(key, version, range).await
     }
-    async fn get_tags(&self, key: &str, version: Option<&str>) -> Result<Vec<Tag>, StoreError> {
-        self.inner.get_tags(key, version).await
-    }
-    async fn put_tags(
-        &self,
-        key: &str,
-        version: Option<&str>,
-        tags: &[Tag],
-    ) -> Result<(), StoreError> {
-        self.inner.put_tags(key, version, tags).await
-    }
-    async fn copy_in_place(&self, request: &CopyInPlace) -> Result<CopyOutcome, StoreError> {
-        self.inner.copy_in_place(request).await
-    }
-    async fn put_legal_hold(
-        &self,
-        key: &str,
-        version: Option<&str>,
-        on: bool,
-    ) -> Result<(), StoreError> {
-        self.inner.put_legal_hold(key, version, on).await
-    }
     async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
         self.inner.bucket_config().await
-    }
-    async fn put(&self, request: PutRequest) -> Result<PutOutcome, StoreError> {
-        self.inner.put(request).await
     }
 }
 
@@ -288,7 +263,7 @@ async fn a_version_written_during_the_read_is_never_mixed_in() {
     let (_, store) = bucket(server, "digest-race-versioned", true).await;
     let v1_body = data(900_000, 7);
     put(&store, "k", v1_body.clone(), false).await;
-    let racing: Arc<dyn ObjectStore> = Arc::new(WritesOnFirstGet {
+    let racing: Arc<dyn StoreRead> = Arc::new(WritesOnFirstGet {
         inner: store.clone(),
         key: "k".into(),
         new_body: data(900_000, 8),
@@ -309,7 +284,7 @@ async fn a_version_written_during_the_read_is_never_mixed_in() {
     // instead of a digest of a mix of two contents.
     let (_, store) = bucket(server, "digest-race-unversioned", false).await;
     put(&store, "k", data(900_000, 9), false).await;
-    let racing: Arc<dyn ObjectStore> = Arc::new(WritesOnFirstGet {
+    let racing: Arc<dyn StoreRead> = Arc::new(WritesOnFirstGet {
         inner: store.clone(),
         key: "k".into(),
         new_body: data(900_000, 10),

@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use aws_sdk_s3::types::ObjectLockLegalHoldStatus;
+use custody_aws::open;
+use custody_aws::s3::StaticCredentials;
+use custody_aws::services::{Services, Settings};
 use custody_core::ledger::{
     Checkpoint, CustodyRecord, EventKind, Ledger, LedgerConfig, Receipt, Signer, TrustedKeys,
 };
-use custody_core::settings::{Runtime, Settings};
-use custody_core::store::s3::StaticCredentials;
-use custody_core::store::{BucketSpec, ObjectStore, PutOutcome, PutRequest, open};
+use custody_core::store::{BucketSpec, PutOutcome, PutRequest, StoreWrite};
 use custody_tagger::Invoker;
 use custody_tests::{Identity, SeaweedFs, unique_bucket, workspace_root};
 use serde_json::{Value, json};
@@ -131,9 +132,9 @@ impl World {
         }
     }
 
-    async fn runtime(&self) -> Runtime {
+    async fn services(&self) -> Services {
         self.settings("tags,metadata,object-lock")
-            .runtime()
+            .services()
             .await
             .unwrap()
     }
@@ -328,7 +329,7 @@ fn assert_marked_and_hashed(world: &World, records: &[CustodyRecord], key: &str)
 #[tokio::test]
 async fn s3_put_event_marks_hashes_and_records_once_and_redelivery_adds_nothing() {
     let world = World::new("fn-put").await;
-    let runtime = world.runtime().await;
+    let runtime = world.services().await;
     let event = world.s3_event("s3-put-metadata.json", &meta1());
     let sent_key = event["Records"][0]["s3"]["object"]["key"].as_str().unwrap();
     assert!(
@@ -420,7 +421,7 @@ async fn sqs_batch_processes_good_messages_and_drops_a_malformed_one() {
     world
         .put(&manifest_key, serde_json::to_vec(&manifest).unwrap())
         .await;
-    let runtime = world.runtime().await;
+    let runtime = world.services().await;
 
     let mut event = sample_event("sqs-s3-put.json");
     let targets = [meta1(), manifest_key.clone()];
@@ -461,7 +462,7 @@ async fn sqs_batch_processes_good_messages_and_drops_a_malformed_one() {
 #[tokio::test]
 async fn an_s3_test_event_does_nothing() {
     let world = World::new("fn-test-event").await;
-    let runtime = world.runtime().await;
+    let runtime = world.services().await;
     let event = sample_event("sqs-s3-test-event.json");
     let response = custody_tagger::handle(&runtime, &event, &invoker("req-test"))
         .await
@@ -498,7 +499,7 @@ async fn a_manifest_event_processes_its_entries_and_refuses_one_outside_the_pref
     world
         .put(&manifest_key, serde_json::to_vec_pretty(&manifest).unwrap())
         .await;
-    let runtime = world.runtime().await;
+    let runtime = world.services().await;
     let event = world.s3_event("s3-put-manifest.json", &manifest_key);
     let sent_key = event["Records"][0]["s3"]["object"]["key"].as_str().unwrap();
     assert!(
@@ -540,7 +541,7 @@ async fn a_manifest_event_processes_its_entries_and_refuses_one_outside_the_pref
 #[tokio::test]
 async fn batch_operations_tasks_get_one_result_each() {
     let world = World::new("fn-batch").await;
-    let runtime = world.runtime().await;
+    let runtime = world.services().await;
     let clean = format!("{}d4d4d4d4-0000-4000-8000-000000000001.json", conv4());
     let missing = format!("{}f0f0f0f0-0000-4000-8000-000000000001.opus", conv4());
 
@@ -592,7 +593,7 @@ async fn eight_concurrent_deliveries_of_one_event_record_everything_exactly_once
     // Eight function instances, each with its own clients and ledger handle.
     let mut runtimes = Vec::new();
     for _ in 0..8 {
-        runtimes.push(world.runtime().await);
+        runtimes.push(world.services().await);
     }
     // Polled together on one task: the calls' S3 requests and ledger appends interleave.
     let responses =
@@ -692,7 +693,7 @@ fn function_url_request(sample: &str, path: &str, query: &[(&str, &str)]) -> Val
 #[tokio::test]
 async fn the_auditor_answers_records_verify_receipt_and_checkpoint() {
     let world = World::new("fn-auditor").await;
-    let runtime = world.runtime().await;
+    let runtime = world.services().await;
     let event = world.s3_event("s3-put-metadata.json", &meta1());
     custody_tagger::handle(&runtime, &event, &invoker("req-aud"))
         .await

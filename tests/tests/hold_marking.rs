@@ -16,7 +16,7 @@ use custody_core::hold::{
     Selection, StepResult,
 };
 use custody_core::ledger::EventKind;
-use custody_core::store::{BucketSpec, ObjectStore, PutOutcome, PutRequest, Tag};
+use custody_core::store::{BucketSpec, ObjectStore, PutOutcome, PutRequest, StoreRead, Tag};
 use custody_tests::{Backend, Identity, SeaweedFs, unique_bucket};
 
 use sha2::{Digest, Sha256};

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use custody_core::store::fs::FsStore;
 use custody_core::store::{
     BucketSpec, ByteRange, CopyInPlace, ObjectStore, PutOutcome, PutRequest, StoreErrorKind,
-    StoredChecksum, Tag, Versioning,
+    StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
 };
 use custody_tests::{Backend, Identity, SeaweedFs, unique_bucket};
 
@@ -628,7 +628,7 @@ async fn s3_server_rejects_a_wrong_secret_key() {
         credentials.secret_access_key = "not-the-secret".into();
     }
     options.max_attempts = 1;
-    let store = custody_core::store::s3::S3Store::connect(&options).await;
+    let store = custody_aws::s3::S3Store::connect(&options).await;
     let error = store.list("").await.unwrap_err();
     assert_eq!(error.kind, StoreErrorKind::AccessDenied, "{error}");
     assert_eq!(

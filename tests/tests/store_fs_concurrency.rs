@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use custody_core::store::fs::FsStore;
-use custody_core::store::{BucketSpec, ObjectStore, PutOutcome, PutRequest};
+use custody_core::store::{BucketSpec, PutOutcome, PutRequest, StoreRead, StoreWrite};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 

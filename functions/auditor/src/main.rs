@@ -1,9 +1,9 @@
 //! The auditor Lambda function's entry point.
 
 use custody_auditor::handle;
+use custody_aws::open;
+use custody_aws::services::{ENV_LEDGER, ENV_S3_ENDPOINT, ENV_S3_PATH_STYLE, Settings};
 use custody_core::ledger::{Ledger, LedgerConfig};
-use custody_core::settings::{ENV_LEDGER, ENV_S3_ENDPOINT, ENV_S3_PATH_STYLE, Settings};
-use custody_core::store::open;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 
@@ -24,8 +24,8 @@ async fn main() -> Result<(), Error> {
         ..Settings::default()
     };
     let opened = open(&location, &settings.s3_options()).await?;
-    let origin = std::env::var(custody_core::settings::ENV_LEDGER_ORIGIN)
-        .unwrap_or_else(|_| custody_core::settings::DEFAULT_ORIGIN.to_string());
+    let origin = std::env::var(custody_aws::services::ENV_LEDGER_ORIGIN)
+        .unwrap_or_else(|_| custody_aws::services::DEFAULT_ORIGIN.to_string());
     let ledger = Ledger::open(
         opened.store,
         &opened.prefix,

@@ -6,11 +6,11 @@
 
 pub mod trigger;
 
+use custody_aws::Services;
 use custody_core::export::{Manifest, ManifestEntry, StartingPoint};
 use custody_core::hold::RunContext;
 use custody_core::ingest::{IngestConfig, IngestReport, ingest};
 use custody_core::ledger::{Where, Who};
-use custody_core::settings::Runtime;
 use serde_json::{Value, json};
 
 use trigger::{BatchInvocation, Invocation, Origin, Trigger, parse_invocation};
@@ -60,12 +60,12 @@ pub enum TriggerResult {
 
 /// Handle one invocation payload; the returned value is the function's response.
 pub async fn handle(
-    runtime: &Runtime,
+    services: &Services,
     payload: &Value,
     invoker: &Invoker,
 ) -> Result<Value, String> {
     match parse_invocation(payload)? {
-        Invocation::Batch(batch) => Ok(handle_batch(runtime, &batch, invoker).await),
+        Invocation::Batch(batch) => Ok(handle_batch(services, &batch, invoker).await),
         Invocation::Notifications(triggers) => {
             let mut failed_messages: Vec<String> = Vec::new();
             let mut to_retry = Vec::new();
@@ -81,7 +81,7 @@ pub async fn handle(
                         continue;
                     }
                 };
-                let result = run_trigger(runtime, &runtime.config, &trigger, invoker, None).await;
+                let result = run_trigger(services, &services.config, &trigger, invoker, None).await;
                 log_result(&trigger.key, &result);
                 if let TriggerResult::Retry(reason) = &result {
                     to_retry.push(format!("{}: {reason}", trigger.key));
@@ -113,10 +113,10 @@ pub async fn handle(
     }
 }
 
-/// Run the main job for one triggering object, with `config` (the runtime's, or a Batch
+/// Run the main job for one triggering object, with `config` (the services's, or a Batch
 /// Operations job's variant of it).
 pub async fn run_trigger(
-    runtime: &Runtime,
+    services: &Services,
     config: &IngestConfig,
     trigger: &Trigger,
     invoker: &Invoker,
@@ -128,7 +128,7 @@ pub async fn run_trigger(
         if let Err(refused) = scope.check(&trigger.bucket, &trigger.key) {
             return TriggerResult::Refused(refused.to_string());
         }
-        let bytes = match runtime
+        let bytes = match services
             .export
             .get_bytes(&trigger.key, trigger.version_id.as_deref())
             .await
@@ -154,8 +154,8 @@ pub async fn run_trigger(
     let mut ctx = invoker.run_context(source);
     ctx.export_job = export_job;
     let report = ingest(
-        runtime.export.clone(),
-        &runtime.ledger,
+        services.export.clone(),
+        &services.ledger,
         config,
         &start,
         &ctx,
@@ -174,7 +174,7 @@ pub async fn run_trigger(
 
 /// Batch Operations `userArguments` the tagger understands: `matter` (named on every hold of the
 /// job) and `exportJobId` (recorded as the export job).
-async fn handle_batch(runtime: &Runtime, batch: &BatchInvocation, invoker: &Invoker) -> Value {
+async fn handle_batch(services: &Services, batch: &BatchInvocation, invoker: &Invoker) -> Value {
     let argument = |name: &str| {
         batch
             .job
@@ -183,7 +183,7 @@ async fn handle_batch(runtime: &Runtime, batch: &BatchInvocation, invoker: &Invo
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    let mut config = runtime.config.clone();
+    let mut config = services.config.clone();
     if let Some(matter) = argument("matter") {
         config.policy.default_matter = Some(matter);
     }
@@ -204,7 +204,7 @@ async fn handle_batch(runtime: &Runtime, batch: &BatchInvocation, invoker: &Invo
                     origin: Origin::S3Notification { sequencer: None },
                 };
                 let result =
-                    run_trigger(runtime, &config, &trigger, invoker, export_job.clone()).await;
+                    run_trigger(services, &config, &trigger, invoker, export_job.clone()).await;
                 log_result(&key, &result);
                 match result {
                     TriggerResult::Recorded(report) => {

@@ -1,7 +1,7 @@
 //! The tagger Lambda function's entry point: configuration from the environment, then
 //! [`custody_tagger::handle`] for every invocation.
 
-use custody_core::settings::Settings;
+use custody_aws::services::Settings;
 use custody_tagger::{Invoker, handle};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
@@ -15,8 +15,8 @@ async fn main() -> Result<(), Error> {
         .without_time()
         .init();
     let settings = Settings::from_env()?;
-    let runtime = settings.runtime().await?;
-    let runtime = &runtime;
+    let services = settings.services().await?;
+    let services = &services;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invoker = Invoker {
             function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
             request_id: Some(event.context.request_id.clone()),
             region: std::env::var("AWS_REGION").ok(),
         };
-        handle(runtime, &event.payload, &invoker)
+        handle(services, &event.payload, &invoker)
             .await
             .map_err(Error::from)
     }))

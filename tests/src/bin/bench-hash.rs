@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use bytes::Bytes;
+use custody_aws::s3::{S3Options, S3Store, StaticCredentials};
 use custody_core::digest::{DigestEngine, HashItem, HashOptions, StreamingDigest};
-use custody_core::store::s3::{S3Options, S3Store, StaticCredentials};
 use custody_core::store::{BucketSpec, ByteRange, ObjectStore};
 use custody_tests::{Identity, SeaweedFs, unique_bucket, workspace_root};
 use futures::StreamExt;

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use custody_core::store::{BucketSpec, ObjectStore, PutRequest};
+use custody_core::store::{BucketSpec, PutRequest, StoreWrite};
 use custody_tests::{Identity, SeaweedFs};
 
 #[tokio::main]

@@ -10,8 +10,8 @@ use custody_core::ledger::{
     BlockView, Checkpoint, CustodyRecord, EventKind, How, Ledger, LedgerConfig, Outcome, Signer,
     What, Where, Who, Why, decode_hash, encode_block,
 };
-use custody_core::store::ObjectStore;
 use custody_core::store::fs::FsStore;
+use custody_core::store::{ObjectStore, StoreWrite};
 
 pub const ORIGIN: &str = "custody.test/ledger";
 
@@ -123,7 +123,7 @@ pub fn resign(parts: &mut Parts, signer: &Signer) {
         .to_vec();
 }
 
-pub fn store_of(ledger: &Ledger) -> Arc<dyn ObjectStore> {
+pub fn store_of(ledger: &Ledger) -> Arc<dyn StoreWrite> {
     ledger.store().clone()
 }
 

@@ -5,7 +5,7 @@ use futures::StreamExt;
 
 use super::plan::Part;
 use super::{DigestError, RetryPolicy};
-use crate::store::{ObjectBody, ObjectStore, StoreError, StoreErrorKind};
+use crate::store::{ObjectBody, StoreError, StoreErrorKind, StoreRead};
 
 /// The version being read, as HEAD described it. Every GET must serve exactly this.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ pub(crate) fn unquote(etag: &str) -> &str {
 /// GET of the same version from the first missing byte. Gives up after `retry.max_attempts`
 /// failures in a row without progress.
 pub(crate) async fn fetch_part(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     pinned: &Pinned,
     part: Part,
     retry: &RetryPolicy,
@@ -72,7 +72,7 @@ pub(crate) async fn fetch_part(
 }
 
 async fn read_once(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     pinned: &Pinned,
     part: Part,
     fetched: &mut Progress,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::store::ObjectStore;
+use crate::store::StoreRead;
 
 /// A register that cannot be used, naming where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,7 +89,7 @@ impl MatterRegister {
     }
 
     pub async fn load_store(
-        store: &dyn ObjectStore,
+        store: &dyn StoreRead,
         key: &str,
     ) -> Result<MatterRegister, RegisterError> {
         let name = format!("{}/{key}", store.location());
@@ -138,7 +138,7 @@ impl MatterRegister {
     /// the caller opens on that bucket.
     pub async fn load(
         location: &super::policy::RegisterLocation,
-        store: Option<&dyn ObjectStore>,
+        store: Option<&dyn StoreRead>,
     ) -> Result<MatterRegister, RegisterError> {
         match location {
             super::policy::RegisterLocation::Path(path) => Self::load_path(path),

@@ -4,12 +4,12 @@
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::store::{ObjectStore, StoreError, StoreErrorKind};
+use crate::store::{StoreError, StoreErrorKind, StoreRead};
 
 /// Lower-case hex SHA-256 and byte count of `key` at `version`; refuses a body served for another
 /// version than the one asked for.
 pub async fn content_sha256(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     key: &str,
     version: Option<&str>,
 ) -> Result<(String, u64), StoreError> {

@@ -1,12 +1,26 @@
-//! Reading the signing key from AWS Secrets Manager. AWS types stay inside this module.
+//! Reading the ledger signing key from AWS Secrets Manager (`GetSecretValue`); the key text is the
+//! C2SP signer key `PRIVATE+KEY+<name>+<id>+<base64>` (see `custody_core::ledger::Signer`).
 
 use aws_config::BehaviorVersion;
 use aws_smithy_http_client::tls;
+use custody_core::ledger::{KeyError, KeySource, Signer};
 
-use super::keys::KeyError;
+/// Load the signing key from wherever `source` names: a file or an environment variable (through
+/// the core), or AWS Secrets Manager with the AWS configuration of the environment (region,
+/// credentials, endpoint).
+pub async fn load_signer(source: &KeySource) -> Result<Signer, KeyError> {
+    match source {
+        KeySource::SecretsManager(id) => {
+            let text = fetch_secret_string(id).await?;
+            Signer::from_text(&text)
+                .map_err(|e| KeyError(format!("signer key in secret {id}: {e}")))
+        }
+        local => Signer::load_local(local),
+    }
+}
 
 /// The string value of a secret (ARN or name), with the AWS configuration of the environment.
-pub(crate) async fn fetch_secret_string(secret_id: &str) -> Result<String, KeyError> {
+async fn fetch_secret_string(secret_id: &str) -> Result<String, KeyError> {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::Ring,

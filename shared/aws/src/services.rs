@@ -3,19 +3,24 @@
 
 use std::sync::Arc;
 
-use crate::digest::HashOptions;
-use crate::export::ExportScope;
-use crate::hold::{HoldPolicy, MatterRegister, PolicySettings, RegisterLocation, SelectionSpec};
-use crate::ingest::IngestConfig;
-use crate::ledger::{KeySource, Ledger, LedgerConfig, Signer};
-use crate::store::s3::{S3Options, StaticCredentials};
-use crate::store::{ObjectStore, open};
+use custody_core::digest::HashOptions;
+use custody_core::export::ExportScope;
+use custody_core::hold::{
+    HoldPolicy, MatterRegister, PolicySettings, RegisterLocation, SelectionSpec,
+};
+use custody_core::ingest::IngestConfig;
+use custody_core::ledger::{KeySource, Ledger, LedgerConfig};
+use custody_core::store::ObjectStore;
+
+use crate::location::open;
+use crate::s3::{S3Options, StaticCredentials};
+use crate::secrets::load_signer;
 
 pub const ENV_EXPORT_BUCKET: &str = "CUSTODY_EXPORT_BUCKET";
 pub const ENV_EXPORT_PREFIX: &str = "CUSTODY_EXPORT_PREFIX";
 pub const ENV_LEDGER: &str = "CUSTODY_LEDGER";
 pub const ENV_LEDGER_ORIGIN: &str = "CUSTODY_LEDGER_ORIGIN";
-pub use crate::hold::{
+pub use custody_core::hold::{
     ENV_COPY_MULTIPART_THRESHOLD, ENV_COPY_PART_SIZE, ENV_HOLD_MARKING, ENV_HOLD_SELECT,
 };
 pub const ENV_MATTER: &str = "CUSTODY_MATTER";
@@ -68,8 +73,8 @@ pub struct Settings {
     pub s3_credentials: Option<StaticCredentials>,
 }
 
-/// What a run needs, built and checked.
-pub struct Runtime {
+/// The services a run needs, built from [`Settings`] and checked.
+pub struct Services {
     pub export: Arc<dyn ObjectStore>,
     pub ledger: Ledger,
     pub config: IngestConfig,
@@ -148,13 +153,18 @@ impl Settings {
             ),
             RegisterLocation::Path(_) => None,
         };
-        MatterRegister::load(location, store.as_deref())
-            .await
-            .map_err(|e| problem(ENV_HOLD_SELECT, e.to_string()))
+        MatterRegister::load(
+            location,
+            store
+                .as_deref()
+                .map(|s| s as &dyn custody_core::store::StoreRead),
+        )
+        .await
+        .map_err(|e| problem(ENV_HOLD_SELECT, e.to_string()))
     }
 
     /// Open the stores, load the key and the register: everything a run needs.
-    pub async fn runtime(&self) -> Result<Runtime, SettingError> {
+    pub async fn services(&self) -> Result<Services, SettingError> {
         let export = open(&self.export, &self.s3_options())
             .await
             .map_err(|e| problem(ENV_EXPORT_BUCKET, e.to_string()))?;
@@ -168,7 +178,7 @@ impl Settings {
             .map_err(|e| problem(ENV_LEDGER, e.to_string()))?;
         let signer = match &self.signing_key {
             Some(spec) => Some(
-                Signer::load(&KeySource::parse(spec))
+                load_signer(&KeySource::parse(spec))
                     .await
                     .map_err(|e| problem(ENV_SIGNING_KEY_SECRET_ARN, e.to_string()))?,
             ),
@@ -188,14 +198,14 @@ impl Settings {
         } else {
             self.export_prefix.clone()
         };
-        Ok(Runtime {
+        Ok(Services {
             export: export.store,
             ledger,
             config: IngestConfig {
                 scope: ExportScope::new(bucket, prefix),
                 policy: self.hold_policy().await?,
                 hash: HashOptions::default(),
-                hold_concurrency: crate::hold::DEFAULT_HOLD_CONCURRENCY,
+                hold_concurrency: custody_core::hold::DEFAULT_HOLD_CONCURRENCY,
             },
         })
     }

@@ -13,7 +13,7 @@ use super::layout::{ConversationFolder, ExportKey, FileRole, recording_name_of_m
 use super::manifest::{Manifest, ManifestEntry, ManifestEntryError};
 use super::metadata::{CallMetadata, MetadataError, RecordingMetadata};
 use super::scope::{ExportScope, OutOfScope};
-use crate::store::{ObjectHead, ObjectStore, StoreError, StoreErrorKind};
+use crate::store::{ObjectHead, StoreError, StoreErrorKind, StoreRead};
 
 /// How many HEAD/GET calls discovery keeps in flight.
 pub const DISCOVERY_CONCURRENCY: usize = 16;
@@ -137,7 +137,7 @@ pub struct Discovery {
 /// Discover the objects of one starting point. Never fails as a whole: every problem is attached
 /// to the object it concerns.
 pub async fn discover(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     scope: &ExportScope,
     start: &StartingPoint,
 ) -> Discovery {
@@ -169,7 +169,7 @@ pub async fn discover(
 }
 
 async fn head_state(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     key: &str,
     version: Option<&str>,
     named_by: &str,
@@ -204,7 +204,7 @@ fn exported_version_behind<'h>(head: &'h ObjectHead, requested: Option<&str>) ->
 }
 
 async fn head_all(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     keys: Vec<String>,
     named_by: &str,
 ) -> Vec<(String, ObjectState)> {
@@ -223,7 +223,7 @@ fn refuse(scope: &ExportScope, key: &str) -> Option<OutOfScope> {
 }
 
 async fn discover_metadata_key(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     scope: &ExportScope,
     key: &str,
     out: &mut Discovery,
@@ -327,7 +327,7 @@ fn resolve_recording(
 }
 
 async fn read_recording_metadata(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     object: &mut DiscoveredObject,
     out: &mut Discovery,
 ) -> Option<RecordingMetadata> {
@@ -364,7 +364,7 @@ async fn read_recording_metadata(
 }
 
 async fn read_call_metadata(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     object: &mut DiscoveredObject,
     out: &mut Discovery,
 ) {
@@ -391,7 +391,7 @@ async fn read_call_metadata(
 }
 
 async fn discover_folder_prefix(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     scope: &ExportScope,
     prefix: &str,
     out: &mut Discovery,
@@ -435,7 +435,7 @@ async fn discover_folder_prefix(
 /// recordings (missing ones are reported), call metadata and transcripts belong to the
 /// conversation by name, anything else is unreferenced.
 async fn discover_folder(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     scope: &ExportScope,
     folder: &ConversationFolder,
     keys: Vec<String>,
@@ -515,7 +515,7 @@ async fn discover_folder(
 }
 
 async fn discover_manifest(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     scope: &ExportScope,
     manifest: &Manifest,
     out: &mut Discovery,
@@ -538,7 +538,7 @@ async fn discover_manifest(
 }
 
 async fn discover_entry(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     scope: &ExportScope,
     entry: &ManifestEntry,
     source: &str,
@@ -568,7 +568,7 @@ async fn discover_entry(
 }
 
 async fn discover_export_prefix(
-    store: &dyn ObjectStore,
+    store: &dyn StoreRead,
     scope: &ExportScope,
     prefix: &str,
     out: &mut Discovery,

@@ -11,7 +11,6 @@ mod layout;
 pub mod merkle;
 mod receipt;
 mod record;
-mod secrets;
 mod verify;
 
 pub use block::{

@@ -25,7 +25,6 @@ mod content;
 mod engine;
 mod marking;
 mod outcome;
-mod permissions;
 mod policy;
 mod register;
 
@@ -33,6 +32,5 @@ pub use content::content_sha256;
 pub use engine::*;
 pub use marking::*;
 pub use outcome::*;
-pub use permissions::likely_missing_permission;
 pub use policy::*;
 pub use register::*;

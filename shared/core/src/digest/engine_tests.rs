@@ -117,7 +117,7 @@ impl Drop for InFlight {
 }
 
 #[async_trait]
-impl ObjectStore for TestStore {
+impl StoreRead for TestStore {
     fn location(&self) -> String {
         "test://memory".into()
     }
@@ -234,38 +234,8 @@ impl ObjectStore for TestStore {
         })
     }
 
-    async fn get_tags(&self, _key: &str, _version: Option<&str>) -> Result<Vec<Tag>, StoreError> {
-        unsupported("GetObjectTagging")
-    }
-
-    async fn put_tags(
-        &self,
-        _key: &str,
-        _version: Option<&str>,
-        _tags: &[Tag],
-    ) -> Result<(), StoreError> {
-        unsupported("PutObjectTagging")
-    }
-
-    async fn copy_in_place(&self, _request: &CopyInPlace) -> Result<CopyOutcome, StoreError> {
-        unsupported("CopyObject")
-    }
-
-    async fn put_legal_hold(
-        &self,
-        _key: &str,
-        _version: Option<&str>,
-        _on: bool,
-    ) -> Result<(), StoreError> {
-        unsupported("PutObjectLegalHold")
-    }
-
     async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
         unsupported("GetBucketVersioning")
-    }
-
-    async fn put(&self, _request: PutRequest) -> Result<PutOutcome, StoreError> {
-        unsupported("PutObject")
     }
 }
 

@@ -31,10 +31,10 @@ use aws_sdk_s3::types::{
 use futures::{StreamExt, TryStreamExt};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::{
+use custody_core::store::{
     BucketConfig, ByteRange, CopyInPlace, CopyOutcome, Encryption, ObjectBody, ObjectHead,
-    ObjectStore, ObjectSummary, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind,
-    StoredChecksum, Tag, Versioning,
+    ObjectSummary, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind, StoreMark,
+    StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
 };
 
 /// Characters left as they are in an encoded `CopySource`: RFC 3986 unreserved plus `/`.
@@ -93,7 +93,7 @@ impl S3Options {
     }
 }
 
-/// One S3 bucket as an [`ObjectStore`].
+/// One S3 bucket as a store: every custody port ([`StoreRead`], [`StoreMark`], [`StoreWrite`]).
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
@@ -457,7 +457,11 @@ macro_rules! with_source_settings {
 use with_source_settings;
 
 #[async_trait]
-impl ObjectStore for S3Store {
+impl StoreRead for S3Store {
+    fn explain_denial(&self, error: &StoreError, versioned: bool, kms: bool) -> Option<String> {
+        crate::permissions::likely_missing_permission(error, versioned, kms)
+    }
+
     fn location(&self) -> String {
         format!("s3://{}", self.bucket)
     }
@@ -579,6 +583,29 @@ impl ObjectStore for S3Store {
         })
     }
 
+    async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
+        let versioning = self
+            .client
+            .get_bucket_versioning()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetBucketVersioning", None, e))?;
+        let versioning = match versioning.status() {
+            Some(BucketVersioningStatus::Enabled) => Versioning::Enabled,
+            Some(BucketVersioningStatus::Suspended) => Versioning::Suspended,
+            _ => Versioning::Unversioned,
+        };
+        let object_lock = self.object_lock_enabled().await?;
+        Ok(BucketConfig {
+            versioning,
+            object_lock,
+        })
+    }
+}
+
+#[async_trait]
+impl StoreMark for S3Store {
     async fn get_tags(&self, key: &str, version: Option<&str>) -> Result<Vec<Tag>, StoreError> {
         let out = self
             .client
@@ -693,27 +720,10 @@ impl ObjectStore for S3Store {
             }
         }
     }
+}
 
-    async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
-        let versioning = self
-            .client
-            .get_bucket_versioning()
-            .bucket(&self.bucket)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetBucketVersioning", None, e))?;
-        let versioning = match versioning.status() {
-            Some(BucketVersioningStatus::Enabled) => Versioning::Enabled,
-            Some(BucketVersioningStatus::Suspended) => Versioning::Suspended,
-            _ => Versioning::Unversioned,
-        };
-        let object_lock = self.object_lock_enabled().await?;
-        Ok(BucketConfig {
-            versioning,
-            object_lock,
-        })
-    }
-
+#[async_trait]
+impl StoreWrite for S3Store {
     async fn put(&self, request: PutRequest) -> Result<PutOutcome, StoreError> {
         let mut put = self
             .client
@@ -750,7 +760,7 @@ impl ObjectStore for S3Store {
 }
 
 /// Turns an SDK error into a [`StoreError`] naming the action, the key and the service's code.
-pub(crate) fn sdk_error<E>(
+fn sdk_error<E>(
     action: &'static str,
     key: Option<&str>,
     error: SdkError<E, HttpResponse>,

@@ -10,7 +10,7 @@ use chrono::{SecondsFormat, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{ObjectStore, PutOutcome, PutRequest, StoreError, StoreErrorKind};
+use crate::store::{PutOutcome, PutRequest, StoreError, StoreErrorKind, StoreWrite};
 
 use super::block::{BlockView, Tip, build_block, tip_of};
 use super::error::LedgerError;
@@ -113,7 +113,7 @@ pub struct LedgerEntry {
 }
 
 pub struct Ledger {
-    store: Arc<dyn ObjectStore>,
+    store: Arc<dyn StoreWrite>,
     layout: Layout,
     config: LedgerConfig,
     signer: Option<Signer>,
@@ -123,7 +123,7 @@ impl Ledger {
     /// Open the ledger under `prefix` of `store`. With a signer, its public key is published
     /// under `<prefix>keys/` (create-only) so verifiers find it.
     pub async fn open(
-        store: Arc<dyn ObjectStore>,
+        store: Arc<dyn StoreWrite>,
         prefix: &str,
         config: LedgerConfig,
         signer: Option<Signer>,
@@ -164,7 +164,7 @@ impl Ledger {
         &self.config
     }
 
-    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+    pub fn store(&self) -> &Arc<dyn StoreWrite> {
         &self.store
     }
 

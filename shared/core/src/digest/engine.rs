@@ -16,7 +16,7 @@ use super::check::{checksum_check, etag_check};
 use super::fetch::{Pinned, Progress, fetch_part, unquote};
 use super::plan::{Part, parts};
 use super::{DigestError, HashOptions, ObjectDigest, StreamingDigest};
-use crate::store::{ObjectHead, ObjectStore};
+use crate::store::{ObjectHead, StoreRead};
 
 /// Parts up to this size are hashed on the task that fetched them: handing them to a worker
 /// thread costs more than hashing them (64 KiB take about 40 µs with SHA-NI).
@@ -68,14 +68,14 @@ pub struct DigestEngine {
 }
 
 struct Inner {
-    store: Arc<dyn ObjectStore>,
+    store: Arc<dyn StoreRead>,
     options: HashOptions,
     budget: Arc<Semaphore>,
 }
 
 /// Hashes one version (the current one when `version` is `None`) with a fresh engine.
 pub async fn hash_version(
-    store: &Arc<dyn ObjectStore>,
+    store: &Arc<dyn StoreRead>,
     key: &str,
     version: Option<&str>,
     options: &HashOptions,
@@ -87,7 +87,7 @@ pub async fn hash_version(
 
 /// Hashes many versions with bounded concurrency; one result per item, in item order.
 pub async fn hash_many(
-    store: &Arc<dyn ObjectStore>,
+    store: &Arc<dyn StoreRead>,
     items: impl IntoIterator<Item = HashItem>,
     options: &HashOptions,
 ) -> Vec<Result<ObjectDigest, DigestError>> {
@@ -97,7 +97,7 @@ pub async fn hash_many(
 }
 
 impl DigestEngine {
-    pub fn new(store: Arc<dyn ObjectStore>, options: HashOptions) -> Self {
+    pub fn new(store: Arc<dyn StoreRead>, options: HashOptions) -> Self {
         let options = options.normalized();
         let units = options.memory_budget.div_ceil(BUDGET_UNIT);
         let units = usize::try_from(units)

@@ -1,10 +1,13 @@
+//! The values that cross the store ports: listings, heads, bodies, tags, copies, puts, bucket
+//! configuration. Field names follow the S3 API (`VersionId`, `ETag`, `x-amz-checksum-*`).
+
 use std::collections::BTreeMap;
 use std::pin::Pin;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 
-use super::StoreError;
+use super::{StoreError, StoreErrorKind};
 
 /// One entry of a listing: the current version of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,4 +249,43 @@ pub struct BucketSpec {
     pub versioned: bool,
     /// Object Lock (implies versioning, as on S3).
     pub object_lock: bool,
+}
+
+/// S3's limit on tags per object.
+pub const MAX_TAGS_PER_OBJECT: usize = 10;
+
+/// S3's rules for one object's tag set (S3 User Guide, tagging-managing): at most 10 tags, keys of
+/// 1 to 128 and values of at most 256 Unicode characters, no key twice. Local adapters refuse what
+/// S3 refuses, with S3's error code `InvalidTag`.
+pub fn validate_tags(key: &str, tags: &[Tag]) -> Result<(), StoreError> {
+    let refuse = |why: String| {
+        Err(
+            StoreError::new(StoreErrorKind::InvalidRequest, "PutObjectTagging", why)
+                .with_key(key)
+                .with_code("InvalidTag"),
+        )
+    };
+    if tags.len() > MAX_TAGS_PER_OBJECT {
+        return refuse(format!(
+            "{} tags given; an object can have at most {MAX_TAGS_PER_OBJECT}",
+            tags.len()
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for tag in tags {
+        let key_chars = tag.key.chars().count();
+        if key_chars == 0 || key_chars > 128 {
+            return refuse(format!("tag key {:?} must be 1 to 128 characters", tag.key));
+        }
+        if tag.value.chars().count() > 256 {
+            return refuse(format!(
+                "value of tag {:?} is longer than 256 characters",
+                tag.key
+            ));
+        }
+        if !seen.insert(tag.key.as_str()) {
+            return refuse(format!("tag key {:?} is given twice", tag.key));
+        }
+    }
+    Ok(())
 }

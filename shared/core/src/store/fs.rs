@@ -1,4 +1,4 @@
-//! A local folder standing in for a bucket, with S3's semantics for every [`ObjectStore`] call.
+//! A local folder standing in for a bucket, with S3's semantics for every call of the store ports.
 //!
 //! # On-disk layout
 //!
@@ -61,13 +61,12 @@ use sha2::{Digest, Sha256};
 
 use super::{
     BucketConfig, BucketSpec, ByteRange, CopyInPlace, CopyOutcome, ObjectBody, ObjectHead,
-    ObjectStore, ObjectSummary, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind,
-    StoredChecksum, Tag, Versioning,
+    ObjectSummary, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind, StoreMark,
+    StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
 };
 
 const SIDECAR: &str = ".custody-store";
 const READ_CHUNK: usize = 1 << 20;
-const MAX_TAGS: usize = 10;
 /// The marker of a generation whose write is finished: published, adopted or superseded.
 const FINISHED: &str = "finished";
 const STAGING_PREFIX: &str = ".staging-";
@@ -203,7 +202,7 @@ impl FsStore {
 }
 
 #[async_trait]
-impl ObjectStore for FsStore {
+impl StoreRead for FsStore {
     fn location(&self) -> String {
         let path = self
             .inner
@@ -278,6 +277,21 @@ impl ObjectStore for FsStore {
         })
     }
 
+    async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
+        let config = self.inner.config;
+        Ok(BucketConfig {
+            versioning: if config.versioned {
+                Versioning::Enabled
+            } else {
+                Versioning::Unversioned
+            },
+            object_lock: config.object_lock,
+        })
+    }
+}
+
+#[async_trait]
+impl StoreMark for FsStore {
     async fn get_tags(&self, key: &str, version: Option<&str>) -> Result<Vec<Tag>, StoreError> {
         let (key, version) = owned(key, version);
         self.blocking("GetObjectTagging", move |folder| {
@@ -299,7 +313,7 @@ impl ObjectStore for FsStore {
         let (key, version) = owned(key, version);
         let tags = tags.to_vec();
         self.blocking("PutObjectTagging", move |folder| {
-            validate_tags(&key, &tags)?;
+            super::validate_tags(&key, &tags)?;
             let resolved = folder.resolve("PutObjectTagging", &key, version.as_deref())?;
             let generation = folder.adopt("PutObjectTagging", &key, resolved)?;
             let mut sorted = tags;
@@ -349,19 +363,10 @@ impl ObjectStore for FsStore {
         })
         .await
     }
+}
 
-    async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
-        let config = self.inner.config;
-        Ok(BucketConfig {
-            versioning: if config.versioned {
-                Versioning::Enabled
-            } else {
-                Versioning::Unversioned
-            },
-            object_lock: config.object_lock,
-        })
-    }
-
+#[async_trait]
+impl StoreWrite for FsStore {
     async fn put(&self, request: PutRequest) -> Result<PutOutcome, StoreError> {
         self.blocking("PutObject", move |folder| folder.put(&request))
             .await
@@ -1245,39 +1250,6 @@ fn validate_key(action: &'static str, key: &str) -> Result<(), StoreError> {
     }
     if key == SIDECAR || key.starts_with(&format!("{SIDECAR}/")) {
         return refuse("the store keeps its own state there");
-    }
-    Ok(())
-}
-
-fn validate_tags(key: &str, tags: &[Tag]) -> Result<(), StoreError> {
-    let refuse = |why: String| {
-        Err(
-            StoreError::new(StoreErrorKind::InvalidRequest, "PutObjectTagging", why)
-                .with_key(key)
-                .with_code("InvalidTag"),
-        )
-    };
-    if tags.len() > MAX_TAGS {
-        return refuse(format!(
-            "{} tags given; an object can have at most {MAX_TAGS}",
-            tags.len()
-        ));
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for tag in tags {
-        let key_chars = tag.key.chars().count();
-        if key_chars == 0 || key_chars > 128 {
-            return refuse(format!("tag key {:?} must be 1 to 128 characters", tag.key));
-        }
-        if tag.value.chars().count() > 256 {
-            return refuse(format!(
-                "value of tag {:?} is longer than 256 characters",
-                tag.key
-            ));
-        }
-        if !seen.insert(tag.key.as_str()) {
-            return refuse(format!("tag key {:?} is given twice", tag.key));
-        }
     }
     Ok(())
 }

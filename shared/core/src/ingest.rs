@@ -10,10 +10,7 @@ use futures::{StreamExt, stream};
 
 use crate::digest::{Check, DigestEngine, DigestError, HashOptions, ObjectDigest};
 use crate::export::{Discovery, ExportScope, StartingPoint, discover};
-use crate::hold::{
-    Finding, HoldEngine, HoldPolicy, HoldReport, ObjectOutcome, RunContext,
-    likely_missing_permission,
-};
+use crate::hold::{Finding, HoldEngine, HoldPolicy, HoldReport, ObjectOutcome, RunContext};
 use crate::ledger::{AppendOutcome, CustodyRecord, EventKind, Ledger, LedgerError, Outcome, What};
 use crate::store::ObjectStore;
 
@@ -105,7 +102,9 @@ pub async fn ingest(
                     .head()
                     .and_then(|h| h.encryption.as_ref())
                     .is_some_and(|e| e.is_kms());
-                outcome.findings.push(hash_failure(error, versioned, kms))
+                outcome
+                    .findings
+                    .push(hash_failure(export.as_ref(), error, versioned, kms))
             }
             None => {}
         }
@@ -151,12 +150,17 @@ fn digest_findings(outcome: &ObjectOutcome, digest: &ObjectDigest) -> Vec<Findin
     findings
 }
 
-fn hash_failure(error: &DigestError, versioned: bool, kms: bool) -> Finding {
+fn hash_failure(
+    store: &dyn ObjectStore,
+    error: &DigestError,
+    versioned: bool,
+    kms: bool,
+) -> Finding {
     match error.store_error() {
         Some(store_error) => Finding::Failed {
             action: store_error.action.to_string(),
             code: store_error.code.clone(),
-            likely_permission: likely_missing_permission(store_error, versioned, kms),
+            likely_permission: store.explain_denial(store_error, versioned, kms),
             message: format!("hashing failed: {error}"),
         },
         None => Finding::Failed {

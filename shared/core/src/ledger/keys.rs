@@ -122,17 +122,16 @@ impl Signer {
         Signer::from_text(&text).map_err(|e| KeyError(format!("signer key in ${var}: {e}")))
     }
 
-    /// Load the key from a file, an environment variable or AWS Secrets Manager (using the
-    /// default AWS configuration of the environment: region, credentials, endpoint).
-    pub async fn load(source: &KeySource) -> Result<Signer, KeyError> {
+    /// Load the key from a file or an environment variable. A Secrets Manager source needs the
+    /// AWS adapter (`custody_aws::load_signer`), which reads the secret and calls
+    /// [`Signer::from_text`].
+    pub fn load_local(source: &KeySource) -> Result<Signer, KeyError> {
         match source {
             KeySource::File(path) => Signer::from_file(path),
             KeySource::Env(var) => Signer::from_env(var),
-            KeySource::SecretsManager(id) => {
-                let text = super::secrets::fetch_secret_string(id).await?;
-                Signer::from_text(&text)
-                    .map_err(|e| KeyError(format!("signer key in secret {id}: {e}")))
-            }
+            KeySource::SecretsManager(id) => Err(KeyError(format!(
+                "the signing key in Secrets Manager secret {id} is read by the AWS adapter"
+            ))),
         }
     }
 

@@ -1,10 +1,16 @@
+//! IAM knowledge: the S3 adapter's answer to [`custody_core::store::StoreRead::explain_denial`].
+//!
 //! A bare 403 is what sends users to forums: name the permission the failing call most likely
 //! lacks, from the S3 action, whether a specific version was addressed, and SSE-KMS.
 
-use crate::store::{StoreError, StoreErrorKind};
+use custody_core::store::{StoreError, StoreErrorKind};
 
 /// The IAM permission a denied call most likely needs, or `None` when the error is not a denial.
-pub fn likely_missing_permission(error: &StoreError, versioned: bool, kms: bool) -> Option<String> {
+pub(crate) fn likely_missing_permission(
+    error: &StoreError,
+    versioned: bool,
+    kms: bool,
+) -> Option<String> {
     let kms_code = error
         .code
         .as_deref()

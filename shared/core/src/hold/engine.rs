@@ -13,19 +13,18 @@ use super::marking::{
 use super::outcome::{
     ContentProof, Finding, HoldReport, MarkingStep, Mechanism, ObjectOutcome, Observed, StepResult,
 };
-use super::permissions::likely_missing_permission;
 use super::policy::{HoldPolicy, Selection};
 use crate::digest::DigestEngine;
 use crate::export::{DiscoveredObject, Discovery, DiscoveryNote, ObjectState, values_at_path};
 use crate::store::{
-    BucketConfig, CopyInPlace, ObjectHead, ObjectStore, StoreError, StoreErrorKind, StoredChecksum,
+    BucketConfig, CopyInPlace, ObjectHead, StoreError, StoreErrorKind, StoreMark, StoredChecksum,
 };
 
 /// How many objects the engine marks at once.
 pub const DEFAULT_HOLD_CONCURRENCY: usize = 8;
 
 pub struct HoldEngine<'a> {
-    store: &'a dyn ObjectStore,
+    store: &'a dyn StoreMark,
     policy: &'a HoldPolicy,
     concurrency: usize,
     /// Hashes the versions of a metadata copy; without it, a plain streaming hash is used.
@@ -42,7 +41,7 @@ struct MarkState {
 }
 
 impl<'a> HoldEngine<'a> {
-    pub fn new(store: &'a dyn ObjectStore, policy: &'a HoldPolicy) -> Self {
+    pub fn new(store: &'a dyn StoreMark, policy: &'a HoldPolicy) -> Self {
         HoldEngine {
             store,
             policy,
@@ -115,9 +114,12 @@ impl<'a> HoldEngine<'a> {
                     field: e.field.clone(),
                     problem: e.to_string(),
                 },
-                DiscoveryNote::MetadataUnreadable(e) => {
-                    failed(e, object.pinned_version().is_some(), is_kms(object.head()))
-                }
+                DiscoveryNote::MetadataUnreadable(e) => failed(
+                    self.store,
+                    e,
+                    object.pinned_version().is_some(),
+                    is_kms(object.head()),
+                ),
                 DiscoveryNote::SizeMismatch { expected, actual } => Finding::Mismatch {
                     what: "size".to_string(),
                     expected: expected.to_string(),
@@ -140,7 +142,9 @@ impl<'a> HoldEngine<'a> {
                 return outcome;
             }
             ObjectState::Unreadable(e) => {
-                outcome.findings.push(failed(e, versioned_request, false));
+                outcome
+                    .findings
+                    .push(failed(self.store, e, versioned_request, false));
                 return outcome;
             }
         };
@@ -237,7 +241,7 @@ impl<'a> HoldEngine<'a> {
                 );
                 outcome
                     .findings
-                    .push(failed(&e.with_key(key), false, state.kms));
+                    .push(failed(self.store, &e.with_key(key), false, state.kms));
             }
         }
 
@@ -343,9 +347,12 @@ impl<'a> HoldEngine<'a> {
         let source_sha256 = match self.content_hash(key, source_version.as_deref()).await {
             Ok(sha) => sha,
             Err(e) => {
-                outcome
-                    .findings
-                    .push(failed(&e.with_key(key), state.versioned, state.kms));
+                outcome.findings.push(failed(
+                    self.store,
+                    &e.with_key(key),
+                    state.versioned,
+                    state.kms,
+                ));
                 return StepResult::NotDone;
             }
         };
@@ -370,9 +377,12 @@ impl<'a> HoldEngine<'a> {
         let copy = match self.store.copy_in_place(&request).await {
             Ok(copy) => copy,
             Err(e) => {
-                outcome
-                    .findings
-                    .push(failed(&e.with_key(key), state.versioned, state.kms));
+                outcome.findings.push(failed(
+                    self.store,
+                    &e.with_key(key),
+                    state.versioned,
+                    state.kms,
+                ));
                 return StepResult::NotDone;
             }
         };
@@ -396,9 +406,12 @@ impl<'a> HoldEngine<'a> {
                 }
                 outcome.content_proof = Some(proof);
             }
-            Err(e) => outcome
-                .findings
-                .push(failed(&e.with_key(key), state.versioned, state.kms)),
+            Err(e) => outcome.findings.push(failed(
+                self.store,
+                &e.with_key(key),
+                state.versioned,
+                state.kms,
+            )),
         }
         // A write racing the copy would leave the copy below a newer version. A concurrent
         // invocation's copy of the same exported version is no such write (at-least-once
@@ -429,9 +442,12 @@ impl<'a> HoldEngine<'a> {
         let existing = match self.store.get_tags(key, version).await {
             Ok(tags) => tags,
             Err(e) => {
-                outcome
-                    .findings
-                    .push(failed(&e.with_key(key), state.versioned, state.kms));
+                outcome.findings.push(failed(
+                    self.store,
+                    &e.with_key(key),
+                    state.versioned,
+                    state.kms,
+                ));
                 return StepResult::NotDone;
             }
         };
@@ -444,9 +460,12 @@ impl<'a> HoldEngine<'a> {
                     version: state.version.clone(),
                 },
                 Err(e) => {
-                    outcome
-                        .findings
-                        .push(failed(&e.with_key(key), state.versioned, state.kms));
+                    outcome.findings.push(failed(
+                        self.store,
+                        &e.with_key(key),
+                        state.versioned,
+                        state.kms,
+                    ));
                     StepResult::NotDone
                 }
             },
@@ -497,9 +516,12 @@ impl<'a> HoldEngine<'a> {
                 StepResult::NotDone
             }
             Err(e) => {
-                outcome
-                    .findings
-                    .push(failed(&e.with_key(key), state.versioned, state.kms));
+                outcome.findings.push(failed(
+                    self.store,
+                    &e.with_key(key),
+                    state.versioned,
+                    state.kms,
+                ));
                 StepResult::NotDone
             }
         }
@@ -554,11 +576,11 @@ fn value_equals(found: &Value, wanted: &str) -> bool {
     }
 }
 
-fn failed(error: &StoreError, versioned: bool, kms: bool) -> Finding {
+fn failed(store: &dyn StoreMark, error: &StoreError, versioned: bool, kms: bool) -> Finding {
     Finding::Failed {
         action: error.action.to_string(),
         code: error.code.clone(),
-        likely_permission: likely_missing_permission(error, versioned, kms),
+        likely_permission: store.explain_denial(error, versioned, kms),
         message: error.to_string(),
     }
 }

@@ -1,0 +1,144 @@
+//! The object-store ports: what the custody engine needs from a bucket, and nothing more.
+//!
+//! One store value stands for one bucket (or one local folder standing in for a bucket). Every
+//! read that matters for custody is pinned to a version where the bucket is versioned, so the
+//! version hashed is the version marked and the version recorded.
+//!
+//! The port is split by what callers need, so that each caller (and each test double) sees only
+//! the calls it makes:
+//!
+//! | port | calls | used by |
+//! |---|---|---|
+//! | [`StoreRead`] | list, head, get, bucket configuration | discovery, hashing, verification |
+//! | [`StoreMark`] | tags, metadata copy, legal hold | the hold engine |
+//! | [`StoreWrite`] | conditional put | the ledger |
+//! | [`ObjectStore`] | all of them | what settings build for a run |
+//!
+//! Adapters: [`fs::FsStore`] (a local folder), [`memory::MemoryStore`] (in memory, for unit tests)
+//! and [`faulty::FaultyStore`] (wraps any store and injects the failures a test names). The S3
+//! adapter lives in the `custody-aws` crate.
+
+mod error;
+pub mod faulty;
+pub mod fs;
+pub mod memory;
+mod model;
+
+pub use error::{StoreError, StoreErrorKind};
+pub use model::*;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// Reading a bucket: listings, HEADs, pinned reads.
+#[async_trait]
+pub trait StoreRead: Send + Sync {
+    /// Where this store points, for messages and records: `s3://bucket` or `file:///path`.
+    fn location(&self) -> String;
+
+    /// The bucket name (for the filesystem adapter, the folder's name).
+    fn bucket(&self) -> &str;
+
+    /// Current (latest, not deleted) objects whose key starts with `prefix`, in key order.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectSummary>, StoreError>;
+
+    /// Size, ETag, version, user metadata, stored checksum and legal-hold state of one version
+    /// (the current one when `version` is `None`).
+    async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError>;
+
+    /// A streaming read of one version, whole or a byte range of it.
+    async fn get(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectBody, StoreError>;
+
+    /// Versioning and Object Lock state of the bucket.
+    async fn bucket_config(&self) -> Result<BucketConfig, StoreError>;
+
+    /// Read one whole version into memory. For small objects (ledger blocks, metadata JSON).
+    async fn get_bytes(&self, key: &str, version: Option<&str>) -> Result<Bytes, StoreError> {
+        let body = self.get(key, version, None).await?;
+        body.collect().await
+    }
+
+    /// The permission a denied call most likely lacks, in the terms of the store's access
+    /// control (for S3, the IAM actions), or `None` when the error is not a denial or the store
+    /// has no such notion. `versioned`: a specific version was addressed; `kms`: the object is
+    /// encrypted with a managed key.
+    fn explain_denial(&self, error: &StoreError, versioned: bool, kms: bool) -> Option<String> {
+        let _ = (error, versioned, kms);
+        None
+    }
+}
+
+/// Marking objects under legal hold: tags, metadata copies, Object Lock legal holds.
+#[async_trait]
+pub trait StoreMark: StoreRead {
+    /// The object's tag set (of `version`, or of the current version).
+    async fn get_tags(&self, key: &str, version: Option<&str>) -> Result<Vec<Tag>, StoreError>;
+
+    /// Replace the whole tag set of one version. Callers merge with [`StoreMark::get_tags`] first.
+    async fn put_tags(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        tags: &[Tag],
+    ) -> Result<(), StoreError>;
+
+    /// Copy one version onto the same key with replaced user metadata, keeping content type,
+    /// encryption and storage class. Above `multipart_threshold` bytes the copy is a multipart
+    /// upload of ranged part copies. Returns the new version.
+    async fn copy_in_place(&self, request: &CopyInPlace) -> Result<CopyOutcome, StoreError>;
+
+    /// Set or release the Object Lock legal hold of one version.
+    async fn put_legal_hold(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        on: bool,
+    ) -> Result<(), StoreError>;
+}
+
+/// Writing whole objects (the ledger's blocks, keys and indexes).
+#[async_trait]
+pub trait StoreWrite: StoreRead {
+    /// Write a whole object. With [`PutCondition::IfNoneMatch`] the write is refused when the key
+    /// already exists, and that refusal is [`PutOutcome::AlreadyExists`], not an error.
+    async fn put(&self, request: PutRequest) -> Result<PutOutcome, StoreError>;
+}
+
+/// Every call: what settings build for a run. Implemented for anything that reads, marks and
+/// writes.
+pub trait ObjectStore: StoreMark + StoreWrite {}
+
+impl<T: StoreMark + StoreWrite + ?Sized> ObjectStore for T {}
+
+/// A local folder opened as a store, given as a path or a `file://` URL.
+pub fn open_folder(location: &str) -> Result<std::sync::Arc<dyn ObjectStore>, StoreError> {
+    let path = location.strip_prefix("file://").unwrap_or(location);
+    Ok(std::sync::Arc::new(fs::FsStore::open(path)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_folder_takes_a_path_or_file_url() {
+        let dir = tempfile::tempdir().unwrap();
+        for location in [
+            dir.path().display().to_string(),
+            format!("file://{}", dir.path().display()),
+        ] {
+            let store = open_folder(&location).unwrap();
+            assert!(store.location().starts_with("file://"));
+        }
+        let missing = open_folder("/no/such/folder/anywhere");
+        assert_eq!(
+            missing.err().map(|e| e.kind),
+            Some(StoreErrorKind::NotFound)
+        );
+    }
+}
