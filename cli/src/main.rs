@@ -1,7 +1,7 @@
 //! `custody`: the command for auditors and operators.
 
+mod commands;
 mod ledger_cmds;
-mod run_cmds;
 
 use std::process::ExitCode;
 
@@ -21,11 +21,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the main job on an export: discover, mark the legal hold, hash, append to the ledger.
-    Ingest(run_cmds::IngestArgs),
+    Ingest(commands::ingest::IngestArgs),
     /// Print the ledger's records about a conversation, matter, key, recording or event kind.
-    Query(run_cmds::QueryArgs),
+    Query(commands::query::QueryArgs),
     /// The whole job on the bundled samples, offline, with no AWS account.
-    Demo(run_cmds::DemoArgs),
+    Demo(commands::demo::DemoArgs),
     /// Generate an Ed25519 ledger signing key pair and print its key id.
     Keygen(ledger_cmds::KeygenArgs),
     /// Verify a whole ledger (exit 0 intact, 1 tampering or mismatch, 2 could not run).
@@ -47,9 +47,9 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Ingest(args) => run_cmds::ingest_cmd(args).await,
-        Command::Query(args) => run_cmds::query_cmd(args).await,
-        Command::Demo(args) => run_cmds::demo_cmd(args).await,
+        Command::Ingest(args) => commands::ingest::ingest_cmd(args).await,
+        Command::Query(args) => commands::query::query_cmd(args).await,
+        Command::Demo(args) => commands::demo::demo_cmd(args).await,
         Command::Keygen(args) => Ok(ledger_cmds::keygen(args)),
         Command::Verify(args) => Ok(ledger_cmds::verify(args).await),
         Command::Receipt(args) => Ok(ledger_cmds::receipt(args).await),

@@ -161,7 +161,15 @@ pub async fn run_trigger(
         &ctx,
     )
     .await;
+    if let Some(error) = &report.run_error {
+        return TriggerResult::Refused(format!("{error}; nothing was recorded"));
+    }
     match &report.ledger {
+        // Transient failures left steps unfinished: what was recorded stays; the message comes
+        // back (batch item failure, TemporaryFailure) and the next delivery finishes the rest.
+        Ok(_) if report.recorded() && report.needs_retry() => {
+            TriggerResult::Retry(report.summary().to_string())
+        }
         Ok(_) if report.recorded() => TriggerResult::Recorded(Box::new(report)),
         Ok(outcome) => TriggerResult::Refused(format!(
             "{} record(s) refused by the ledger: {:?}",
@@ -235,22 +243,7 @@ async fn handle_batch(services: &Services, batch: &BatchInvocation, invoker: &In
 
 /// A one-line account of a run, for logs and Batch Operations completion reports.
 pub fn summary(report: &IngestReport) -> String {
-    let held = report.hold.outcomes.iter().filter(|o| o.held).count();
-    let hashed = report
-        .digests
-        .iter()
-        .filter(|d| matches!(d, Some(Ok(_))))
-        .count();
-    let (appended, present, size) = match &report.ledger {
-        Ok(a) => (a.appended.len(), a.already_present.len(), a.tree_size),
-        Err(_) => (0, 0, 0),
-    };
-    format!(
-        "{} object(s), {held} held, {hashed} hashed, {} with findings; ledger: {appended} appended, \
-         {present} already present, tree size {size}",
-        report.hold.outcomes.len(),
-        report.objects_with_findings()
-    )
+    report.summary().to_string()
 }
 
 fn log_result(key: &str, result: &TriggerResult) {
@@ -258,7 +251,7 @@ fn log_result(key: &str, result: &TriggerResult) {
         TriggerResult::Recorded(report) => {
             for outcome in &report.hold.outcomes {
                 for finding in &outcome.findings {
-                    tracing::error!(key = %outcome.observed.key, ?finding, "finding recorded");
+                    tracing::error!(key = %outcome.observed.key, kind = finding.kind(), finding = %finding, "finding recorded");
                 }
             }
             tracing::info!(%key, summary = %summary(report), "recorded");

@@ -18,6 +18,10 @@ pub(crate) fn likely_missing_permission(
     if error.kind != StoreErrorKind::AccessDenied && !kms_code {
         return None;
     }
+    // The caller was not authenticated at all: no permission would help.
+    if custody_core::ingest::RunError::concerns_the_run(error) {
+        return None;
+    }
     let read = if versioned {
         "s3:GetObjectVersion"
     } else {
@@ -101,6 +105,20 @@ mod tests {
             "{kms}"
         );
         assert!(p("GetObject", true, true).contains("kms:Decrypt"));
+    }
+
+    #[test]
+    fn authentication_failures_name_no_permission() {
+        for code in [
+            "SignatureDoesNotMatch",
+            "InvalidAccessKeyId",
+            "ExpiredToken",
+        ] {
+            let e = StoreError::new(StoreErrorKind::AccessDenied, "ListObjectsV2", "denied")
+                .with_code(code);
+            assert_eq!(likely_missing_permission(&e, false, false), None, "{code}");
+        }
+        assert!(likely_missing_permission(&denied("ListObjectsV2"), false, false).is_some());
     }
 
     #[test]

@@ -7,11 +7,12 @@ use futures::{StreamExt, stream};
 use serde_json::Value;
 
 use super::content::content_sha256;
+use super::finding::Finding;
 use super::marking::{
     META_LEGAL_HOLD_SOURCE_VERSION, Merge, merge_hold_metadata, merge_hold_tags, metadata_has_hold,
 };
 use super::outcome::{
-    ContentProof, Finding, HoldReport, MarkingStep, Mechanism, ObjectOutcome, Observed, StepResult,
+    ContentProof, HoldReport, MarkingStep, Mechanism, ObjectOutcome, Observed, StepResult,
 };
 use super::policy::{HoldPolicy, Selection};
 use crate::digest::DigestEngine;
@@ -130,6 +131,9 @@ impl<'a> HoldEngine<'a> {
         let head = match &object.state {
             ObjectState::Present(head) => head,
             ObjectState::Missing { named_by } => {
+                // A missing file is missing for the matters that would hold it: the record says
+                // so, so that a matter's query finds it.
+                outcome.matters = self.hold_decision(object, discovery).unwrap_or_default();
                 outcome.findings.push(Finding::Missing {
                     named_by: named_by.clone(),
                 });
@@ -577,10 +581,5 @@ fn value_equals(found: &Value, wanted: &str) -> bool {
 }
 
 fn failed(store: &dyn StoreMark, error: &StoreError, versioned: bool, kms: bool) -> Finding {
-    Finding::Failed {
-        action: error.action.to_string(),
-        code: error.code.clone(),
-        likely_permission: store.explain_denial(error, versioned, kms),
-        message: error.to_string(),
-    }
+    Finding::from_store_error(store, error, versioned, kms)
 }

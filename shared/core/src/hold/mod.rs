@@ -22,14 +22,18 @@
 //! copy and changes nothing.
 
 mod content;
+mod context;
 mod engine;
+mod finding;
 mod marking;
 mod outcome;
 mod policy;
 mod register;
 
 pub use content::content_sha256;
+pub use context::RunContext;
 pub use engine::*;
+pub use finding::Finding;
 pub use marking::*;
 pub use outcome::*;
 pub use policy::*;

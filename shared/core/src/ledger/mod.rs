@@ -6,6 +6,7 @@ mod block;
 mod checkpoint;
 mod engine;
 mod error;
+mod identity;
 mod keys;
 mod layout;
 pub mod merkle;
@@ -20,6 +21,7 @@ pub use block::{
 pub use checkpoint::{Checkpoint, DeferredSignature, DeferredVerdict, SignatureFailure};
 pub use engine::{AppendOutcome, Head, Ledger, LedgerConfig, LedgerEntry, Placed, Rejected};
 pub use error::LedgerError;
+pub use identity::{fact_identity, legacy_identity};
 pub use keys::{KeyError, KeySource, Signer, TrustedKeys, VerifierKey};
 pub use layout::Layout;
 pub use receipt::{RECEIPT_FORMAT, Receipt, ReceiptCheck, ReceiptFailure};

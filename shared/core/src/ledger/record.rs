@@ -3,9 +3,12 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-pub const RECORD_SCHEMA: u32 = 1;
+use super::identity::{fact_identity, legacy_identity};
+
+/// The record schema written today. Schema 2: a record's identity is the fact it states
+/// ([`super::identity`]); schema 1 records (identity by object, event and source) still verify.
+pub const RECORD_SCHEMA: u32 = 2;
 
 /// What happened to the object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -29,6 +32,13 @@ pub enum EventKind {
     HoldReleased,
     /// A step failed (access denied, bad input, ...); `outcome.error` says which and why.
     Failed,
+    /// The recorded version of an object has a successor with other content; `what.version_id` is
+    /// the recorded version, `what.new_version_id` and `what.sha256` the successor's.
+    Superseded,
+    /// An object recorded as `missing` appeared later; `outcome.detail` names the `missing` record.
+    Resolved,
+    /// A signed statement of what one conversation folder or export job contained.
+    Attested,
 }
 
 impl EventKind {
@@ -43,6 +53,9 @@ impl EventKind {
             EventKind::Mismatch => "mismatch",
             EventKind::HoldReleased => "hold_released",
             EventKind::Failed => "failed",
+            EventKind::Superseded => "superseded",
+            EventKind::Resolved => "resolved",
+            EventKind::Attested => "attested",
         }
     }
 }
@@ -164,7 +177,7 @@ pub struct CustodyRecord {
 }
 
 impl CustodyRecord {
-    /// A record with its identity computed from bucket, key, version, event kind and source.
+    /// A record of schema [`RECORD_SCHEMA`], its identity computed from the fact it states.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         event: EventKind,
@@ -176,10 +189,9 @@ impl CustodyRecord {
         how: How,
         outcome: Outcome,
     ) -> Self {
-        let id = Self::identity_of(&what, event, &why.source);
-        CustodyRecord {
+        let mut record = CustodyRecord {
             schema: RECORD_SCHEMA,
-            id,
+            id: String::new(),
             event,
             at: at.to_rfc3339_opts(SecondsFormat::Millis, true),
             who,
@@ -188,29 +200,24 @@ impl CustodyRecord {
             why,
             how,
             outcome,
-        }
+        };
+        record.id = record.identity();
+        record
     }
 
-    /// Hex SHA-256 over the identity fields, each length-prefixed so that no two tuples collide:
-    /// bucket, key, version id (empty when none), event kind, source.
-    pub fn identity_of(what: &What, event: EventKind, source: &str) -> String {
-        let mut h = Sha256::new();
-        for part in [
-            what.bucket.as_str(),
-            what.key.as_str(),
-            what.version_id.as_deref().unwrap_or(""),
-            event.as_str(),
-            source,
-        ] {
-            h.update((part.len() as u64).to_be_bytes());
-            h.update(part.as_bytes());
+    /// The identity the record's own fields give under its schema's rule; empty for an unknown
+    /// schema, which no `id` matches.
+    pub fn identity(&self) -> String {
+        match self.schema {
+            1 => legacy_identity(&self.what, self.event, &self.why.source),
+            2 => fact_identity(self),
+            _ => String::new(),
         }
-        hex::encode(h.finalize())
     }
 
     /// Whether `id` matches the record's own identity fields.
     pub fn identity_is_consistent(&self) -> bool {
-        self.id == Self::identity_of(&self.what, self.event, &self.why.source)
+        !self.id.is_empty() && self.id == self.identity()
     }
 
     /// The exact bytes stored in the ledger (one JSON line without its newline).

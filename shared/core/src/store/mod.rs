@@ -15,7 +15,8 @@
 //! | [`ObjectStore`] | all of them | what settings build for a run |
 //!
 //! Adapters: [`fs::FsStore`] (a local folder), [`memory::MemoryStore`] (in memory, for unit tests)
-//! and [`faulty::FaultyStore`] (wraps any store and injects the failures a test names). The S3
+//! and [`faulty::FaultyStore`] (wraps any store and injects the failures a test names);
+//! [`retrying::RetryingStore`] wraps any store to retry transient failures in the run. The S3
 //! adapter lives in the `custody-aws` crate.
 
 mod error;
@@ -23,6 +24,7 @@ pub mod faulty;
 pub mod fs;
 pub mod memory;
 mod model;
+pub mod retrying;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use model::*;

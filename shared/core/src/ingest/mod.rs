@@ -9,10 +9,17 @@ use std::sync::Arc;
 use futures::{StreamExt, stream};
 
 use crate::digest::{Check, DigestEngine, DigestError, HashOptions, ObjectDigest};
-use crate::export::{Discovery, ExportScope, StartingPoint, discover};
-use crate::hold::{Finding, HoldEngine, HoldPolicy, HoldReport, ObjectOutcome, RunContext};
-use crate::ledger::{AppendOutcome, CustodyRecord, EventKind, Ledger, LedgerError, Outcome, What};
+use crate::export::{ExportScope, ObjectState, StartingPoint, discover};
+use crate::hold::{Finding, HoldEngine, HoldPolicy, ObjectOutcome, RunContext};
+use crate::ledger::Ledger;
 use crate::store::ObjectStore;
+use crate::store::retrying::{RetryPolicy, RetryingStore};
+
+pub mod records;
+mod report;
+
+pub use records::hashed_record;
+pub use report::{IngestReport, RunError};
 
 /// What one ingest run is allowed to touch and how it marks and hashes.
 #[derive(Debug, Clone)]
@@ -23,36 +30,10 @@ pub struct IngestConfig {
     pub hold_concurrency: usize,
 }
 
-/// Everything one run did, for the caller's report and exit status.
-#[derive(Debug)]
-pub struct IngestReport {
-    pub source: String,
-    pub discovery: Discovery,
-    pub hold: HoldReport,
-    /// One entry per hold outcome: the digest of its pinned version, or why there is none.
-    pub digests: Vec<Option<Result<ObjectDigest, DigestError>>>,
-    pub records: Vec<CustodyRecord>,
-    pub ledger: Result<AppendOutcome, LedgerError>,
-}
-
-impl IngestReport {
-    /// Objects with at least one finding a person must look at.
-    pub fn objects_with_findings(&self) -> usize {
-        self.hold
-            .outcomes
-            .iter()
-            .filter(|o| !o.findings.is_empty())
-            .count()
-    }
-
-    /// Whether the run recorded everything it found (findings included) in the ledger.
-    pub fn recorded(&self) -> bool {
-        self.ledger.as_ref().is_ok_and(|a| a.rejected.is_empty())
-    }
-}
-
-/// Run the main job for one starting point. Never fails as a whole: problems with single objects
-/// become findings and records; only a ledger that cannot be written is reported as such.
+/// Run the main job for one starting point. Problems with single objects become findings and
+/// records; transient failures become [`Finding::Retry`] (no record; the caller retries); a
+/// mistake about the run itself (no such bucket, bad credentials) appends nothing and is
+/// [`IngestReport::run_error`]; a ledger that cannot be written is reported as such.
 pub async fn ingest(
     export: Arc<dyn ObjectStore>,
     ledger: &Ledger,
@@ -60,7 +41,15 @@ pub async fn ingest(
     start: &StartingPoint,
     ctx: &RunContext,
 ) -> IngestReport {
+    // Transient failures are retried in the run before they leave a step unfinished.
+    let export: Arc<dyn ObjectStore> = Arc::new(RetryingStore::new(export, RetryPolicy::default()));
     let discovery = discover(export.as_ref(), &config.scope, start).await;
+    if let Some(error) = discovery.objects.iter().find_map(|o| match &o.state {
+        ObjectState::Unreadable(e) if RunError::concerns_the_run(e) => Some(e.clone()),
+        _ => None,
+    }) {
+        return IngestReport::run_failed(ctx.source.clone(), discovery, RunError::Store(error));
+    }
     let mut ctx = ctx.clone();
     if ctx.export_job.is_none() {
         ctx.export_job = discovery.export_job_id.clone();
@@ -120,6 +109,7 @@ pub async fn ingest(
         digests,
         records,
         ledger: ledger_result,
+        run_error: None,
     }
 }
 
@@ -157,11 +147,19 @@ fn hash_failure(
     kms: bool,
 ) -> Finding {
     match error.store_error() {
-        Some(store_error) => Finding::Failed {
-            action: store_error.action.to_string(),
-            code: store_error.code.clone(),
-            likely_permission: store.explain_denial(store_error, versioned, kms),
-            message: format!("hashing failed: {error}"),
+        Some(store_error) => match Finding::from_store_error(store, store_error, versioned, kms) {
+            Finding::Failed {
+                action,
+                code,
+                likely_permission,
+                ..
+            } => Finding::Failed {
+                action,
+                code,
+                likely_permission,
+                message: format!("hashing failed: {error}"),
+            },
+            retry => retry,
         },
         None => Finding::Failed {
             action: "GetObject".to_string(),
@@ -169,57 +167,5 @@ fn hash_failure(
             likely_permission: None,
             message: format!("hashing failed: {error}"),
         },
-    }
-}
-
-fn hashed_record(
-    outcome: &ObjectOutcome,
-    digest: &ObjectDigest,
-    ctx: &RunContext,
-) -> CustodyRecord {
-    let what = What {
-        bucket: outcome.observed.bucket.clone(),
-        key: outcome.observed.key.clone(),
-        version_id: digest.version_id.clone(),
-        size: Some(digest.size),
-        sha256: Some(digest.sha256_hex.clone()),
-        etag: Some(digest.etag.clone()),
-        s3_checksum: outcome.observed.s3_checksum.clone(),
-        new_version_id: None,
-    };
-    let detail = format!(
-        "SHA-256 of the exported version; ETag check: {}; stored checksum check: {}",
-        check_text(&digest.etag_check),
-        check_text(&digest.checksum_check)
-    );
-    let why = crate::ledger::Why {
-        export_job: ctx.export_job.clone(),
-        conversation_id: outcome.observed.conversation_id.clone(),
-        recording_id: outcome.observed.recording_id.clone(),
-        matter: (!outcome.matters.is_empty()).then(|| outcome.matters.join("+")),
-        source: ctx.source.clone(),
-    };
-    CustodyRecord::new(
-        EventKind::Hashed,
-        ctx.at,
-        ctx.who.clone(),
-        what,
-        ctx.where_.clone(),
-        why,
-        ctx.how.clone(),
-        Outcome {
-            detail: Some(detail),
-            error: None,
-        },
-    )
-}
-
-fn check_text(check: &Check) -> String {
-    match check {
-        Check::Match => "match".to_string(),
-        Check::Mismatch { expected, actual } => {
-            format!("MISMATCH (expected {expected}, content {actual})")
-        }
-        Check::NotApplicable(reason) => format!("not applicable ({reason})"),
     }
 }

@@ -1,0 +1,7 @@
+//! One file per command (or per part of one).
+
+pub mod demo;
+pub mod endpoint;
+pub mod ingest;
+pub mod ingest_report;
+pub mod query;
