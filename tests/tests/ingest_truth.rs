@@ -259,7 +259,10 @@ async fn transient_faults_are_retried_until_every_object_is_recorded_once_and_ne
         "only {} faults injected",
         faulty.injected()
     );
-    assert!(retried > 0 && runs >= 2, "some steps were left for a later run");
+    assert!(
+        retried > 0 && runs >= 2,
+        "some steps were left for a later run"
+    );
 
     let records = all_records(&ledger).await;
     assert!(
@@ -418,4 +421,136 @@ async fn a_missing_recording_is_missing_for_its_matter_and_transient_head_errors
         "{:?}",
         report.records
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_recording_landing_after_or_before_its_metadata_ends_recorded_with_no_missing_left() {
+    let server = SeaweedFs::shared().await;
+    let export_name = unique_bucket("truth-arrival");
+    let ledger_name = unique_bucket("truth-arrival-ledger");
+    server
+        .create_bucket(
+            &export_name,
+            BucketSpec {
+                versioned: true,
+                object_lock: false,
+            },
+        )
+        .await
+        .unwrap();
+    server
+        .create_bucket(&ledger_name, BucketSpec::default())
+        .await
+        .unwrap();
+    let export: Arc<dyn ObjectStore> = Arc::new(server.store(&export_name).await);
+    let ledger = Ledger::open(
+        Arc::new(server.store(&ledger_name).await),
+        "ledger",
+        LedgerConfig::new(ORIGIN),
+        Some(Signer::generate(ORIGIN).unwrap()),
+    )
+    .await
+    .unwrap();
+    let selection = || Selection::Matters(register(&[("M-3", &["conv-a", "conv-b"])]));
+    let config = config(&export_name, selection(), "tags");
+    let ctx = RunContext::new("event");
+    let put = |key: String, body: Vec<u8>| {
+        let export = export.clone();
+        async move { export.put(PutRequest::new(key, body)).await.unwrap() }
+    };
+    let metadata_of = |conversation: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "conversationId": conversation, "recordingId": "rec", "mediaType": "Call",
+        }))
+        .unwrap()
+    };
+    let run = |start: StartingPoint| {
+        let export = export.clone();
+        let ledger = &ledger;
+        let config = &config;
+        let ctx = &ctx;
+        async move { ingest(export, ledger, config, &start, ctx).await }
+    };
+
+    // Metadata first: its event finds the recording missing; the recording's own event, later,
+    // records it and resolves the missing record.
+    let recording_a = format!("{}rec.opus", folder("conv-a"));
+    let metadata_a = format!("{recording_a}_metadata.json");
+    put(metadata_a.clone(), metadata_of("conv-a")).await;
+    let first = run(StartingPoint::ObjectArrived(metadata_a.clone())).await;
+    let missing: Vec<_> = first
+        .records
+        .iter()
+        .filter(|r| r.event == EventKind::Missing)
+        .collect();
+    assert_eq!(missing.len(), 1, "{}", first.summary());
+    assert_eq!(missing[0].why.matter.as_deref(), Some("M-3"));
+    let missing_id = missing[0].id.clone();
+    put(recording_a.clone(), b"late audio".to_vec()).await;
+    let late = run(StartingPoint::ObjectArrived(recording_a.clone())).await;
+    assert!(late.recorded(), "{}", late.summary());
+    let resolved: Vec<_> = appended(&late)
+        .into_iter()
+        .filter(|r| r.event == EventKind::Resolved)
+        .collect();
+    assert_eq!(resolved.len(), 1, "{}", late.summary());
+    assert_eq!(resolved[0].what.key, recording_a);
+    assert!(
+        resolved[0]
+            .outcome
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains(&missing_id),
+        "{:?}",
+        resolved[0]
+    );
+    assert!(
+        appended(&late)
+            .iter()
+            .any(|r| r.event == EventKind::Hashed && r.what.key == recording_a)
+    );
+    let again = run(StartingPoint::ObjectArrived(recording_a.clone())).await;
+    assert_eq!(appended(&again).len(), 0, "{}", again.summary());
+
+    // Recording first: its event waits for the metadata and records nothing; the metadata's
+    // event then records the recording, and nothing is ever missing.
+    let recording_b = format!("{}rec.opus", folder("conv-b"));
+    let metadata_b = format!("{recording_b}_metadata.json");
+    put(recording_b.clone(), b"early audio".to_vec()).await;
+    let early = run(StartingPoint::ObjectArrived(recording_b.clone())).await;
+    assert_eq!(
+        early.discovery.waiting_for.as_deref(),
+        Some(metadata_b.as_str())
+    );
+    assert!(
+        early.records.is_empty() && !early.nothing_found(),
+        "{}",
+        early.summary()
+    );
+    put(metadata_b.clone(), metadata_of("conv-b")).await;
+    let then = run(StartingPoint::ObjectArrived(metadata_b)).await;
+    assert!(
+        appended(&then)
+            .iter()
+            .any(|r| r.event == EventKind::Hashed && r.what.key == recording_b),
+        "{}",
+        then.summary()
+    );
+
+    let records = all_records(&ledger).await;
+    let missing: Vec<_> = records
+        .iter()
+        .filter(|r| r.event == EventKind::Missing)
+        .collect();
+    let resolved: Vec<_> = records
+        .iter()
+        .filter(|r| r.event == EventKind::Resolved)
+        .collect();
+    assert_eq!(
+        (missing.len(), resolved.len()),
+        (1, 1),
+        "every missing record resolved"
+    );
+    assert!(ledger.verify(None).await.is_intact());
 }

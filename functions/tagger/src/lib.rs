@@ -7,7 +7,7 @@
 pub mod trigger;
 
 use custody_aws::Services;
-use custody_core::export::{Manifest, ManifestEntry, StartingPoint};
+use custody_core::export::{ExportKey, Manifest, ManifestEntry, StartingPoint};
 use custody_core::hold::RunContext;
 use custody_core::ingest::{IngestConfig, IngestReport, ingest};
 use custody_core::ledger::{Where, Who};
@@ -143,6 +143,11 @@ pub async fn run_trigger(
         }
     } else if trigger.key.ends_with("_metadata.json") {
         StartingPoint::MetadataKey(trigger.key.clone())
+    } else if ExportKey::parse(&trigger.key).is_some() {
+        // A recording or transcript landed in a conversation folder: start from the metadata
+        // beside it, so that a file arriving after its metadata is recorded (and its `missing`
+        // record resolved).
+        StartingPoint::ObjectArrived(trigger.key.clone())
     } else {
         let entry = ManifestEntry::new(
             trigger.bucket.clone(),

@@ -15,6 +15,7 @@ use crate::ledger::Ledger;
 use crate::store::ObjectStore;
 use crate::store::retrying::{RetryPolicy, RetryingStore};
 
+mod late_arrival;
 pub mod records;
 mod report;
 
@@ -101,6 +102,17 @@ pub async fn ingest(
 
     let mut records = hold.to_records(&ctx, &config.scope.bucket);
     records.extend(hashed_records);
+    // Back-fills (a whole prefix, a manifest) skip the per-object lookup; the runs that follow
+    // an object's arrival (its event, its folder, its metadata) resolve earlier `missing` records.
+    if !matches!(
+        start,
+        StartingPoint::ExportPrefix(_) | StartingPoint::Manifest(_)
+    ) {
+        match late_arrival::resolutions(ledger, &hold.outcomes, &ctx).await {
+            Ok(resolved) => records.extend(resolved),
+            Err(e) => tracing::warn!(error = %e, "could not look up earlier missing records"),
+        }
+    }
     let ledger_result = ledger.append(records.clone()).await;
     IngestReport {
         source: ctx.source.clone(),
