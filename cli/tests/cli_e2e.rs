@@ -347,3 +347,91 @@ async fn ingest_verify_query_and_receipts_against_s3() {
     let invalid = run(&["verify-receipt", &forged_arg, "--key", &vkey_arg], 1);
     assert!(invalid.starts_with("INVALID"), "{invalid}");
 }
+
+/// Mistakes about the run: exit 2 (or 1 for an empty prefix) with a message naming what the user
+/// typed, and the ledger untouched.
+#[test]
+fn ingest_mistakes_exit_with_their_code_and_leave_the_ledger_unchanged() {
+    fn args(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("ledger.key");
+    let key_arg = format!("file:{}", key.display());
+    let keys = work.path().join("keys");
+    let keys_arg = keys.display().to_string();
+    run(
+        &["keygen", "--origin", "custody.test/cli", "--out", &keys_arg],
+        0,
+    );
+    let private = files_with_extension(&keys, "key");
+    std::fs::copy(&private[0], &key).unwrap();
+    let ledger = work.path().join("ledger");
+    let ledger_arg = ledger.display().to_string();
+    let export = work.path().join("export");
+    std::fs::create_dir_all(export.join("org-1")).unwrap();
+    let export_arg = export.display().to_string();
+    let base = |export: &str, prefix: &str| -> Vec<String> {
+        [
+            "ingest",
+            "--export",
+            export,
+            "--prefix",
+            prefix,
+            "--ledger",
+            &ledger_arg,
+            "--origin",
+            "custody.test/cli",
+            "--signing-key",
+            &key_arg,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+
+    // An export prefix with nothing under it: exit 1, said plainly.
+    let empty = base(&export_arg, "org-1/");
+    let output = custody(&args(&empty));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        describe(&args(&empty), &output)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nothing to ingest"), "{stderr}");
+
+    // A folder that does not exist (a typo in --export): exit 2, the flag named.
+    let typo = base(
+        &work.path().join("no-such-export").display().to_string(),
+        "",
+    );
+    let output = custody(&args(&typo));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        describe(&args(&typo), &output)
+    );
+
+    // A bad signing key source: exit 2 naming --signing-key, not the environment variable.
+    let mut bad_key = base(&export_arg, "org-1/");
+    let at = bad_key.iter().position(|a| a == &key_arg).unwrap();
+    bad_key[at] = "file:/no/such/key".to_string();
+    let output = custody(&args(&bad_key));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        describe(&args(&bad_key), &output)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--signing-key"), "{stderr}");
+    assert!(!stderr.contains("CUSTODY_SIGNING_KEY"), "{stderr}");
+
+    // Nothing was ever appended.
+    let blocks = ledger.join("blocks");
+    let appended = std::fs::read_dir(&blocks).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(appended, 0, "the ledger is unchanged");
+}
