@@ -24,6 +24,8 @@ enum Command {
     Ingest(commands::ingest::IngestArgs),
     /// Print the ledger's records about a conversation, matter, key, recording or event kind.
     Query(commands::query::QueryArgs),
+    /// End a matter's legal hold on a conversation or key (refused while another matter holds it).
+    Release(commands::release::ReleaseArgs),
     /// The whole job on the bundled samples, offline, with no AWS account.
     Demo(commands::demo::DemoArgs),
     /// Generate an Ed25519 ledger signing key pair and print its key id.
@@ -50,6 +52,7 @@ async fn main() -> ExitCode {
         Command::Ingest(args) => commands::ingest::ingest_cmd(args).await,
         Command::Query(args) => commands::query::query_cmd(args).await,
         Command::Demo(args) => commands::demo::demo_cmd(args).await,
+        Command::Release(args) => commands::release::release_cmd(args).await,
         Command::Keygen(args) => Ok(ledger_cmds::keygen(args)),
         Command::Verify(args) => Ok(ledger_cmds::verify(args).await),
         Command::Receipt(args) => Ok(ledger_cmds::receipt(args).await),

@@ -5,3 +5,4 @@ pub mod endpoint;
 pub mod ingest;
 pub mod ingest_report;
 pub mod query;
+pub mod release;

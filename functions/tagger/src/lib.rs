@@ -167,7 +167,12 @@ pub async fn run_trigger(
     )
     .await;
     if let Some(error) = &report.run_error {
-        return TriggerResult::Refused(format!("{error}; nothing was recorded"));
+        let reason = format!("{error}; nothing was recorded");
+        return if error.is_transient() {
+            TriggerResult::Retry(reason)
+        } else {
+            TriggerResult::Refused(reason)
+        };
     }
     match &report.ledger {
         // Transient failures left steps unfinished: what was recorded stays; the message comes

@@ -9,7 +9,9 @@
 //!   adapter is in `custody-aws`)
 //! - [`ingest`]: the main job, from an export to ledger records
 //! - [`query`]: what auditors ask of the ledger
+//! - [`audit`]: rehash, holds check and hold release: the objects against the ledger
 
+pub mod audit;
 pub mod digest;
 pub mod export;
 pub mod hold;

@@ -2,6 +2,8 @@
 //! marking in the documented order (metadata copy, tags, legal hold; see the module docs), and
 //! return a typed outcome. One object's failure never stops the others.
 
+use std::collections::BTreeSet;
+
 use chrono::{SecondsFormat, Utc};
 use futures::{StreamExt, stream};
 use serde_json::Value;
@@ -30,6 +32,8 @@ pub struct HoldEngine<'a> {
     concurrency: usize,
     /// Hashes the versions of a metadata copy; without it, a plain streaming hash is used.
     hasher: Option<&'a DigestEngine>,
+    /// (key, matter) pairs whose hold the ledger says was released: never applied again.
+    released: Option<&'a BTreeSet<(String, String)>>,
 }
 
 /// What the engine knows about the version being marked as it goes.
@@ -48,7 +52,15 @@ impl<'a> HoldEngine<'a> {
             policy,
             concurrency: DEFAULT_HOLD_CONCURRENCY,
             hasher: None,
+            released: None,
         }
+    }
+
+    /// Matters released for a key (from the ledger's `hold_released` records) no longer hold
+    /// it: a later run never re-applies their hold.
+    pub fn with_released(mut self, released: &'a BTreeSet<(String, String)>) -> Self {
+        self.released = Some(released);
+        self
     }
 
     /// Prove metadata copies with the parallel, resumable hashing engine (hashing off the async
@@ -176,6 +188,18 @@ impl<'a> HoldEngine<'a> {
             (Selection::Matters(register), Some(c)) => register.matters_for(c),
             _ => Vec::new(),
         };
+        let registered = !matters.is_empty();
+        let matters: Vec<String> = match self.released {
+            Some(released) => matters
+                .into_iter()
+                .filter(|m| !released.contains(&(object.key.clone(), m.clone())))
+                .collect(),
+            None => matters,
+        };
+        if registered && matters.is_empty() {
+            // Every matter that held the object released it.
+            return None;
+        }
         let held = match (object.hold_flag, &self.policy.selection) {
             (Some(flag), _) => flag,
             (None, Selection::Everything) => true,
@@ -194,6 +218,13 @@ impl<'a> HoldEngine<'a> {
             return None;
         }
         match (&self.policy.default_matter, matters.is_empty()) {
+            (Some(default), true)
+                if self
+                    .released
+                    .is_some_and(|r| r.contains(&(object.key.clone(), default.clone()))) =>
+            {
+                None
+            }
             (Some(default), true) => Some(vec![default.clone()]),
             _ => Some(matters),
         }

@@ -17,6 +17,7 @@ use crate::store::retrying::{RetryPolicy, RetryingStore};
 
 mod late_arrival;
 pub mod records;
+mod released;
 mod report;
 
 pub use records::hashed_record;
@@ -56,10 +57,25 @@ pub async fn ingest(
         ctx.export_job = discovery.export_job_id.clone();
     }
 
+    let released =
+        match released::released_holds(ledger, &config.policy, &config.scope.bucket, &discovery)
+            .await
+        {
+            Ok(released) => released,
+            // Without knowing what was released, marking could re-apply a released hold: retry.
+            Err(e) => {
+                return IngestReport::run_failed(
+                    ctx.source.clone(),
+                    discovery,
+                    RunError::Ledger(e.to_string()),
+                );
+            }
+        };
     let hashing = DigestEngine::new(export.clone(), config.hash.clone());
     let engine = HoldEngine::new(export.as_ref(), &config.policy)
         .with_concurrency(config.hold_concurrency)
-        .with_hasher(&hashing);
+        .with_hasher(&hashing)
+        .with_released(&released);
     // Discovery's HEAD of each present object pins the version hashed: no second HEAD.
     let hash_all = stream::iter(discovery.objects.iter().map(|object| {
         let hashing = &hashing;

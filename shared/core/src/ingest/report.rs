@@ -27,6 +27,9 @@ pub enum RunError {
     /// The export location cannot be used as given (no such bucket, bad credentials).
     #[error("{0}")]
     Store(StoreError),
+    /// The ledger could not be read before marking (to find released holds): retried.
+    #[error("the ledger could not be read: {0}")]
+    Ledger(String),
 }
 
 /// Service error codes that say the request, not the object, is wrong: the bucket does not
@@ -59,7 +62,14 @@ impl RunError {
             RunError::Store(e) => e.code.as_deref().is_some_and(|c| {
                 c != "NoSuchBucket" && c != "PermanentRedirect" && RUN_ERROR_CODES.contains(&c)
             }),
+            RunError::Ledger(_) => false,
         }
+    }
+
+    /// Whether running again may succeed (the ledger was unreachable), as opposed to a mistake
+    /// that needs the user.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RunError::Ledger(_))
     }
 }
 

@@ -26,7 +26,7 @@
 //! | `failed` | `outcome.error.action`, `outcome.error.code` | not the message: it carries request ids |
 //! | `superseded` | `what.new_version_id`, `what.sha256` | the successor version and its digest |
 //! | `resolved` | `outcome.detail` | names the earlier `missing` record |
-//! | `hold_released` | `why.matter`, `at` | a release is an act at a time |
+//! | `hold_released` | `why.matter` | a version is released for a matter once; predictable, so a writer finds it before re-applying a hold |
 //! | `attested` | `what.sha256` | the digest over the attested list |
 //!
 //! Schema 1 records (the first ledgers) keep their identity rule, bucket, key, version, event and
@@ -69,7 +69,7 @@ pub fn fact_identity(record: &CustodyRecord) -> String {
             ]
         }
         EventKind::Superseded => vec![opt(&what.new_version_id), opt(&what.sha256)],
-        EventKind::HoldReleased => vec![opt(&record.why.matter), record.at.clone()],
+        EventKind::HoldReleased => vec![opt(&record.why.matter)],
         EventKind::Attested => vec![opt(&what.sha256)],
     };
     let mut h = Sha256::new();

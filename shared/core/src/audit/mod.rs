@@ -1,0 +1,13 @@
+//! After the fact: comparing the objects with what the ledger says, and ending a hold.
+//!
+//! - [`rehash`]: every recorded version re-read and its SHA-256 compared (`verified` records)
+//! - [`holds`]: every recorded mark still in place
+//! - [`release`]: a matter's hold taken off and recorded (`hold_released`)
+
+pub mod holds;
+pub mod rehash;
+pub mod release;
+
+pub use holds::{HoldsReport, MarkGone, check_holds};
+pub use rehash::{RehashReport, RehashResult, RehashedVersion, rehash};
+pub use release::{ReleaseReport, ReleaseResult, ReleaseScope, ReleasedObject, release};
