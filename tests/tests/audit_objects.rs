@@ -275,3 +275,148 @@ async fn rehash_catches_one_changed_byte_in_a_folder_export_and_an_unversioned_b
     assert_eq!(found.problems.len(), 1, "{found:?}");
     assert_eq!(found.problems[0].key, key);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_conversation_is_attested_and_a_false_attestation_is_caught() {
+    use custody_core::audit::check_attestations;
+    use custody_core::ledger::{Attestation, AttestedObject, Outcome, What, Why};
+
+    let server = SeaweedFs::shared().await;
+    let name = unique_bucket("audit-attest");
+    let ledger_name = unique_bucket("audit-attest-ledger");
+    server
+        .create_bucket(
+            &name,
+            BucketSpec {
+                versioned: true,
+                object_lock: false,
+            },
+        )
+        .await
+        .unwrap();
+    server
+        .create_bucket(&ledger_name, BucketSpec::default())
+        .await
+        .unwrap();
+    let export: Arc<dyn ObjectStore> = Arc::new(server.store(&name).await);
+    let r1 = put_recording(export.as_ref(), "conv-1", "r1").await;
+    put_recording(export.as_ref(), "conv-2", "r2").await;
+    // conv-2's metadata names a recording that never landed, and a stray file sits beside it.
+    let metadata = serde_json::json!({"conversationId": "conv-2", "recordingId": "r3"});
+    let absent = format!("{}r3.opus", folder("conv-2"));
+    export
+        .put(PutRequest::new(
+            format!("{absent}_metadata.json"),
+            serde_json::to_vec(&metadata).unwrap(),
+        ))
+        .await
+        .unwrap();
+    let stray = format!("{}stray.opus", folder("conv-2"));
+    export
+        .put(PutRequest::new(stray.clone(), b"stray".to_vec()))
+        .await
+        .unwrap();
+    let ledger = ledger_on(Arc::new(server.store(&ledger_name).await)).await;
+    let config = config(&name, Selection::Everything, "tags");
+    let start = StartingPoint::ExportPrefix(PREFIX.to_string());
+    let ctx = RunContext::new("t");
+    let report = ingest(export.clone(), &ledger, &config, &start, &ctx).await;
+    assert!(report.recorded(), "{}", report.summary());
+    let attested: Vec<_> = report
+        .records
+        .iter()
+        .filter(|r| r.event == EventKind::Attested)
+        .collect();
+    assert_eq!(attested.len(), 2, "one per conversation folder");
+    let conv2 = attested
+        .iter()
+        .find(|r| r.what.key == folder("conv-2"))
+        .unwrap();
+    let list = conv2.attestation.as_ref().unwrap();
+    assert_eq!(list.missing, vec![absent.clone()]);
+    assert_eq!(list.unreferenced.len(), 1);
+    assert_eq!(list.unreferenced[0].key, stray);
+    assert_eq!(list.present.len(), 3, "r2, its metadata and r3's metadata");
+    assert!(
+        list.present
+            .iter()
+            .all(|o| o.version_id.is_some() && o.sha256.is_some())
+    );
+    let checked = check_attestations(&ledger).await.unwrap();
+    assert_eq!(
+        (checked.checked, checked.failures.len()),
+        (2, 0),
+        "{checked:?}"
+    );
+
+    // A second run attests the same content: the same fact, nothing appended.
+    let again = ingest(export.clone(), &ledger, &config, &start, &ctx).await;
+    assert!(
+        again.ledger.as_ref().unwrap().appended.is_empty(),
+        "{}",
+        again.summary()
+    );
+
+    // A writer holding the key attests a digest no hashed record backs, and a list whose digest
+    // is not the one the record carries: both are caught, by name.
+    let false_list = Attestation {
+        scope: folder("conv-1"),
+        present: vec![AttestedObject {
+            key: r1.clone(),
+            version_id: list.present[0].version_id.clone(),
+            sha256: Some("00".repeat(32)),
+        }],
+        missing: vec![],
+        unreferenced: vec![],
+    };
+    let what = What {
+        bucket: name.clone(),
+        key: folder("conv-1"),
+        ..Default::default()
+    };
+    let forged = ctx
+        .record(
+            EventKind::Attested,
+            what.clone(),
+            Why::default(),
+            Default::default(),
+            Outcome::default(),
+        )
+        .attesting(false_list.clone());
+    let mut relabelled = ctx
+        .record(
+            EventKind::Attested,
+            what,
+            Why {
+                source: "other".into(),
+                ..Default::default()
+            },
+            Default::default(),
+            Outcome::default(),
+        )
+        .attesting(Attestation {
+            present: vec![],
+            ..false_list
+        });
+    relabelled.what.sha256 = Some("11".repeat(32));
+    relabelled.id = relabelled.identity();
+    ledger.append(vec![forged, relabelled]).await.unwrap();
+    let checked = check_attestations(&ledger).await.unwrap();
+    assert_eq!(checked.checked, 4);
+    let problems: Vec<&str> = checked
+        .failures
+        .iter()
+        .map(|f| f.problem.as_str())
+        .collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("no earlier hashed record")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("digests to")),
+        "{problems:?}"
+    );
+}

@@ -15,6 +15,7 @@ use crate::ledger::Ledger;
 use crate::store::ObjectStore;
 use crate::store::retrying::{RetryPolicy, RetryingStore};
 
+mod attest;
 mod late_arrival;
 pub mod records;
 mod released;
@@ -129,6 +130,14 @@ pub async fn ingest(
             Err(e) => tracing::warn!(error = %e, "could not look up earlier missing records"),
         }
     }
+    // Last, so that every record an attestation summarises comes before it.
+    records.extend(attest::attestations(
+        start,
+        &config.scope.bucket,
+        &hold.outcomes,
+        &digests,
+        &ctx,
+    ));
     let ledger_result = ledger.append(records.clone()).await;
     IngestReport {
         source: ctx.source.clone(),

@@ -1,6 +1,7 @@
 //! The custody ledger: records, the RFC 6962 Merkle tree, blocks, signed checkpoints, proofs and
 //! verification. The format is specified in `docs/ledger.md`.
 
+mod attestation;
 mod batch;
 mod block;
 mod checkpoint;
@@ -14,6 +15,7 @@ mod receipt;
 mod record;
 mod verify;
 
+pub use attestation::{Attestation, AttestedObject};
 pub use block::{
     BLOCK_FORMAT, BlockHeader, BlockView, DecodedHeader, GENESIS_PREV, NewBlock, Tip, build_block,
     decode_hash, encode_block, header_hash, tip_of,

@@ -4,6 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::attestation::Attestation;
 use super::identity::{fact_identity, legacy_identity};
 
 /// The record schema written today. Schema 2: a record's identity is the fact it states
@@ -162,7 +163,7 @@ pub struct Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustodyRecord {
     pub schema: u32,
-    /// Deterministic identity; see [`CustodyRecord::identity_of`].
+    /// Deterministic identity: the fact the record states (`super::identity`).
     pub id: String,
     pub event: EventKind,
     /// RFC 3339, UTC, milliseconds.
@@ -174,6 +175,9 @@ pub struct CustodyRecord {
     pub why: Why,
     pub how: How,
     pub outcome: Outcome,
+    /// Only on `attested` records: what the folder or export job contained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Attestation>,
 }
 
 impl CustodyRecord {
@@ -200,9 +204,20 @@ impl CustodyRecord {
             why,
             how,
             outcome,
+            attestation: None,
         };
         record.id = record.identity();
         record
+    }
+
+    /// An `attested` record: `what.sha256` is the attestation's digest, and the identity
+    /// follows from it.
+    pub fn attesting(mut self, attestation: Attestation) -> Self {
+        let attestation = attestation.canonical();
+        self.what.sha256 = Some(attestation.digest());
+        self.attestation = Some(attestation);
+        self.id = self.identity();
+        self
     }
 
     /// The identity the record's own fields give under its schema's rule; empty for an unknown
