@@ -477,7 +477,11 @@ async fn a_recording_landing_after_or_before_its_metadata_ends_recorded_with_no_
     let recording_a = format!("{}rec.opus", folder("conv-a"));
     let metadata_a = format!("{recording_a}_metadata.json");
     put(metadata_a.clone(), metadata_of("conv-a")).await;
-    let first = run(StartingPoint::ObjectArrived(metadata_a.clone())).await;
+    let first = run(StartingPoint::ObjectArrived {
+        key: metadata_a.clone(),
+        version_id: None,
+    })
+    .await;
     let missing: Vec<_> = first
         .records
         .iter()
@@ -487,7 +491,11 @@ async fn a_recording_landing_after_or_before_its_metadata_ends_recorded_with_no_
     assert_eq!(missing[0].why.matter.as_deref(), Some("M-3"));
     let missing_id = missing[0].id.clone();
     put(recording_a.clone(), b"late audio".to_vec()).await;
-    let late = run(StartingPoint::ObjectArrived(recording_a.clone())).await;
+    let late = run(StartingPoint::ObjectArrived {
+        key: recording_a.clone(),
+        version_id: None,
+    })
+    .await;
     assert!(late.recorded(), "{}", late.summary());
     let resolved: Vec<_> = appended(&late)
         .into_iter()
@@ -510,31 +518,42 @@ async fn a_recording_landing_after_or_before_its_metadata_ends_recorded_with_no_
             .iter()
             .any(|r| r.event == EventKind::Hashed && r.what.key == recording_a)
     );
-    let again = run(StartingPoint::ObjectArrived(recording_a.clone())).await;
+    let again = run(StartingPoint::ObjectArrived {
+        key: recording_a.clone(),
+        version_id: None,
+    })
+    .await;
     assert_eq!(appended(&again).len(), 0, "{}", again.summary());
 
-    // Recording first: its event waits for the metadata and records nothing; the metadata's
-    // event then records the recording, and nothing is ever missing.
+    // Recording first: its event records it at once (no metadata yet: the object alone); the
+    // metadata's event then adds only what is new, and nothing is ever missing.
     let recording_b = format!("{}rec.opus", folder("conv-b"));
     let metadata_b = format!("{recording_b}_metadata.json");
     put(recording_b.clone(), b"early audio".to_vec()).await;
-    let early = run(StartingPoint::ObjectArrived(recording_b.clone())).await;
-    assert_eq!(
-        early.discovery.waiting_for.as_deref(),
-        Some(metadata_b.as_str())
-    );
+    let early = run(StartingPoint::ObjectArrived {
+        key: recording_b.clone(),
+        version_id: None,
+    })
+    .await;
     assert!(
-        early.records.is_empty() && !early.nothing_found(),
+        appended(&early)
+            .iter()
+            .any(|r| r.event == EventKind::Hashed && r.what.key == recording_b),
         "{}",
         early.summary()
     );
     put(metadata_b.clone(), metadata_of("conv-b")).await;
-    let then = run(StartingPoint::ObjectArrived(metadata_b)).await;
+    let then = run(StartingPoint::ObjectArrived {
+        key: metadata_b,
+        version_id: None,
+    })
+    .await;
+    assert!(then.recorded(), "{}", then.summary());
     assert!(
-        appended(&then)
+        !appended(&then)
             .iter()
             .any(|r| r.event == EventKind::Hashed && r.what.key == recording_b),
-        "{}",
+        "the recording's digest is not recorded twice: {}",
         then.summary()
     );
 

@@ -147,7 +147,10 @@ pub async fn run_trigger(
         // A recording or transcript landed in a conversation folder: start from the metadata
         // beside it, so that a file arriving after its metadata is recorded (and its `missing`
         // record resolved).
-        StartingPoint::ObjectArrived(trigger.key.clone())
+        StartingPoint::ObjectArrived {
+            key: trigger.key.clone(),
+            version_id: trigger.version_id.clone(),
+        }
     } else {
         let entry = ManifestEntry::new(
             trigger.bucket.clone(),

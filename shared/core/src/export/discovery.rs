@@ -30,12 +30,16 @@ pub enum StartingPoint {
     Manifest(Manifest),
     /// Every conversation folder under a prefix.
     ExportPrefix(String),
-    /// One object just landed (an S3 event for any key under the export prefix). A metadata
-    /// file starts as [`StartingPoint::MetadataKey`]; a recording or transcript starts from the
-    /// metadata file beside it (`<name>_metadata.json`), which names it, so a file that lands
-    /// after its metadata is marked, hashed and recorded then; when that metadata has not landed
-    /// yet, nothing is done now (its own event will come) and [`Discovery::waiting_for`] names it.
-    ObjectArrived(String),
+    /// One object just landed (an S3 event, a Batch Operations task): its key and the version
+    /// the event names. A metadata file starts as [`StartingPoint::MetadataKey`]; a recording
+    /// or transcript starts from the metadata file beside it (`<name>_metadata.json`), which
+    /// names it, so a file that lands after its metadata is marked, hashed and recorded with its
+    /// ids and matters; when no metadata stands beside it (yet), the object alone is processed
+    /// (its metadata's own event processes it again later, adding only new facts).
+    ObjectArrived {
+        key: String,
+        version_id: Option<String>,
+    },
 }
 
 /// The state of one object at discovery.
@@ -138,9 +142,6 @@ pub struct Discovery {
     /// Every parsed metadata document (recording and call metadata), by conversation id, for
     /// hold rules that match a metadata field.
     pub documents: BTreeMap<String, Vec<Value>>,
-    /// For an object that landed before the metadata naming it: that metadata key. Nothing was
-    /// done; the metadata's own arrival processes the object.
-    pub waiting_for: Option<String>,
 }
 
 /// Discover the objects of one starting point. Never fails as a whole: every problem is attached
@@ -173,31 +174,21 @@ pub async fn discover(
             discovery.source = prefix.clone();
             discover_export_prefix(store, scope, prefix, &mut discovery).await;
         }
-        StartingPoint::ObjectArrived(key) => {
+        StartingPoint::ObjectArrived { key, version_id } => {
             discovery.source = key.clone();
+            let metadata = format!("{key}_metadata.json");
+            let beside = !key.ends_with("_metadata.json")
+                && scope.check(&scope.bucket, &metadata).is_ok()
+                && store.head(&metadata, None).await.is_ok();
             if key.ends_with("_metadata.json") {
                 discover_metadata_key(store, scope, key, &mut discovery).await;
+            } else if beside {
+                discover_metadata_key(store, scope, &metadata, &mut discovery).await;
             } else {
-                let metadata = format!("{key}_metadata.json");
-                if let Err(refused) = scope.check(&scope.bucket, &metadata) {
-                    discovery.objects.push(DiscoveredObject::new(
-                        &scope.bucket,
-                        key,
-                        ObjectState::OutOfScope(refused),
-                    ));
-                    return discovery;
-                }
-                match store.head(&metadata, None).await {
-                    Ok(_) => discover_metadata_key(store, scope, &metadata, &mut discovery).await,
-                    Err(e) if e.kind == StoreErrorKind::NotFound => {
-                        discovery.waiting_for = Some(metadata);
-                    }
-                    Err(e) => discovery.objects.push(DiscoveredObject::new(
-                        &scope.bucket,
-                        &metadata,
-                        ObjectState::Unreadable(e.with_key(&metadata)),
-                    )),
-                }
+                let entry =
+                    ManifestEntry::new(scope.bucket.clone(), key.clone(), version_id.clone());
+                let manifest = Manifest::single(key.clone(), entry);
+                discover_manifest(store, scope, &manifest, &mut discovery).await;
             }
         }
     }

@@ -9,6 +9,7 @@ use futures::{StreamExt, stream};
 use serde_json::Value;
 
 use super::content::content_sha256;
+use super::copy_claim::{Claim, CopyClaims};
 use super::finding::Finding;
 use super::marking::{
     META_LEGAL_HOLD_SOURCE_VERSION, Merge, merge_hold_metadata, merge_hold_tags, metadata_has_hold,
@@ -34,6 +35,8 @@ pub struct HoldEngine<'a> {
     hasher: Option<&'a DigestEngine>,
     /// (key, matter) pairs whose hold the ledger says was released: never applied again.
     released: Option<&'a BTreeSet<(String, String)>>,
+    /// Claims that make one metadata copy per exported version across concurrent runs.
+    claims: Option<&'a CopyClaims<'a>>,
 }
 
 /// What the engine knows about the version being marked as it goes.
@@ -53,7 +56,14 @@ impl<'a> HoldEngine<'a> {
             concurrency: DEFAULT_HOLD_CONCURRENCY,
             hasher: None,
             released: None,
+            claims: None,
         }
+    }
+
+    /// Claim each metadata copy before making it, so concurrent runs make one copy.
+    pub fn with_copy_claims(mut self, claims: &'a CopyClaims<'a>) -> Self {
+        self.claims = Some(claims);
+        self
     }
 
     /// Matters released for a key (from the ledger's `hold_released` records) no longer hold
@@ -336,6 +346,36 @@ impl<'a> HoldEngine<'a> {
         outcome.marked_version = state.version;
     }
 
+    /// Polls the key's current version until it is another run's copy of `version` carrying
+    /// the hold for `matters`, or `wait` has passed.
+    async fn wait_for_copy(
+        &self,
+        key: &str,
+        version: &str,
+        matters: &[String],
+        wait: std::time::Duration,
+    ) -> Option<ObjectHead> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            if let Ok(current) = self.store.head(key, None).await
+                && current
+                    .metadata
+                    .get(META_LEGAL_HOLD_SOURCE_VERSION)
+                    .map(String::as_str)
+                    == Some(version)
+                && metadata_has_hold(&current.metadata, matters)
+            {
+                return Some(current);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(1));
+        }
+    }
+
     async fn mark_metadata(
         &self,
         object: &DiscoveredObject,
@@ -401,6 +441,34 @@ impl<'a> HoldEngine<'a> {
                 expected: expected.clone(),
                 actual: source_sha256.clone(),
             });
+        }
+        if let (Some(claims), Some(version)) = (self.claims, source_version.as_deref()) {
+            match claims.claim(&object.bucket, key, version).await {
+                Ok(Claim::Ours) => {}
+                Ok(Claim::Theirs) => {
+                    if let Some(copy) = self
+                        .wait_for_copy(key, version, &outcome.matters, claims.wait)
+                        .await
+                    {
+                        state.version = copy.version_id.clone();
+                        state.metadata_has_hold = true;
+                        state.legal_hold = copy.legal_hold;
+                        return StepResult::AlreadyPresent {
+                            version: state.version.clone(),
+                        };
+                    }
+                    // The claimant stopped before copying: copy here (recorded like any copy).
+                }
+                Err(e) => {
+                    outcome.findings.push(Finding::from_store_error(
+                        self.store,
+                        &e,
+                        state.versioned,
+                        state.kms,
+                    ));
+                    return StepResult::NotDone;
+                }
+            }
         }
         let request = CopyInPlace {
             key: key.to_string(),

@@ -23,6 +23,7 @@
 
 mod content;
 mod context;
+mod copy_claim;
 mod engine;
 mod finding;
 mod marking;
@@ -32,6 +33,7 @@ mod register;
 
 pub use content::content_sha256;
 pub use context::RunContext;
+pub use copy_claim::{Claim, CopyClaims};
 pub use engine::*;
 pub use finding::Finding;
 pub use marking::*;

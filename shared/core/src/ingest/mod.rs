@@ -10,7 +10,7 @@ use futures::{StreamExt, stream};
 
 use crate::digest::{Check, DigestEngine, DigestError, HashOptions, ObjectDigest};
 use crate::export::{ExportScope, ObjectState, StartingPoint, discover};
-use crate::hold::{Finding, HoldEngine, HoldPolicy, ObjectOutcome, RunContext};
+use crate::hold::{CopyClaims, Finding, HoldEngine, HoldPolicy, ObjectOutcome, RunContext};
 use crate::ledger::Ledger;
 use crate::store::ObjectStore;
 use crate::store::retrying::{RetryPolicy, RetryingStore};
@@ -73,10 +73,12 @@ pub async fn ingest(
             }
         };
     let hashing = DigestEngine::new(export.clone(), config.hash.clone());
+    let claims = CopyClaims::new(ledger.store().as_ref(), ledger.layout().prefix());
     let engine = HoldEngine::new(export.as_ref(), &config.policy)
         .with_concurrency(config.hold_concurrency)
         .with_hasher(&hashing)
-        .with_released(&released);
+        .with_released(&released)
+        .with_copy_claims(&claims);
     // Discovery's HEAD of each present object pins the version hashed: no second HEAD.
     let hash_all = stream::iter(discovery.objects.iter().map(|object| {
         let hashing = &hashing;

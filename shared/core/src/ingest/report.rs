@@ -145,7 +145,6 @@ impl IngestReport {
     /// The starting point named no object at all (an empty prefix, a manifest with no entries).
     pub fn nothing_found(&self) -> bool {
         self.run_error.is_none()
-            && self.discovery.waiting_for.is_none()
             && self.hold.outcomes.is_empty()
             && self.hold.rejected_entries.is_empty()
     }
@@ -181,13 +180,6 @@ impl fmt::Display for Summary<'_> {
                 "the export location cannot be used"
             };
             return write!(f, "{what}: {error}; nothing was marked, hashed or recorded");
-        }
-        if let Some(metadata) = &report.discovery.waiting_for {
-            return write!(
-                f,
-                "waiting for {metadata}: the file landed before the metadata naming it, which \
-                 processes it when it lands; nothing recorded now"
-            );
         }
         let held = report.hold.outcomes.iter().filter(|o| o.held).count();
         let hashed = report
