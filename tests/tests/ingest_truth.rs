@@ -19,7 +19,9 @@ use custody_core::ingest::{IngestConfig, IngestReport, ingest};
 use custody_core::ledger::{CustodyRecord, EventKind, Ledger, LedgerConfig, Signer};
 use custody_core::store::faulty::{FaultyStore, RandomFaults};
 use custody_core::store::memory::MemoryStore;
-use custody_core::store::{BucketSpec, ObjectStore, PutRequest, StoreErrorKind, StoreWrite};
+use custody_core::store::{
+    BucketSpec, ObjectStore, PutRequest, StoreErrorKind, StoreRead, StoreWrite,
+};
 use custody_tests::{Identity, SeaweedFs, unique_bucket};
 
 const ORIGIN: &str = "custody.test/truth";
@@ -572,4 +574,81 @@ async fn a_recording_landing_after_or_before_its_metadata_ends_recorded_with_no_
         "every missing record resolved"
     );
     assert!(ledger.verify(None).await.is_intact());
+}
+
+/// Plain files (version `null`) in a versioned, Object-Lock folder, marked with metadata and
+/// Object Lock: the exported null version is held, and a second run records nothing new.
+#[tokio::test]
+async fn plain_files_in_a_versioned_folder_get_one_hashed_record_each() {
+    use custody_core::store::fs::FsStore;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("exports");
+    let folder_store = FsStore::create(
+        &root,
+        BucketSpec {
+            versioned: true,
+            object_lock: true,
+        },
+    )
+    .unwrap();
+    // Files copied in by hand, as an export downloaded to disk would be.
+    let staging = MemoryStore::new("staging", BucketSpec::default());
+    put_conversation(&staging, "conv-f", 2).await;
+    let mut keys = Vec::new();
+    for summary in staging.list(PREFIX).await.unwrap() {
+        let path = root.join(&summary.key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, staging.get_bytes(&summary.key, None).await.unwrap()).unwrap();
+        keys.push(summary.key);
+    }
+    let bucket = folder_store.location();
+    let export: Arc<dyn ObjectStore> = Arc::new(folder_store);
+    let ledger_dir = dir.path().join("ledger");
+    std::fs::create_dir_all(&ledger_dir).unwrap();
+    let ledger = Ledger::open(
+        Arc::new(custody_core::store::fs::FsStore::open(&ledger_dir).unwrap()),
+        "",
+        LedgerConfig::new(ORIGIN),
+        Some(Signer::generate(ORIGIN).unwrap()),
+    )
+    .await
+    .unwrap();
+    let name = export.bucket().to_string();
+    let config = config(&name, Selection::Everything, "metadata,object-lock");
+    let start = StartingPoint::ExportPrefix(PREFIX.to_string());
+    for run in 1..=2 {
+        let report = ingest(
+            export.clone(),
+            &ledger,
+            &config,
+            &start,
+            &RunContext::new(&bucket),
+        )
+        .await;
+        assert!(report.recorded(), "run {run}: {}", report.summary());
+        let findings: Vec<String> = report
+            .hold
+            .outcomes
+            .iter()
+            .flat_map(|o| o.findings.iter().map(|f| format!("{}: {f}", o.observed.key)))
+            .collect();
+        assert!(findings.is_empty(), "run {run}: {findings:#?}");
+        if run == 2 {
+            assert_eq!(appended(&report).len(), 0, "run 2: {}", report.summary());
+        }
+    }
+    let records = all_records(&ledger).await;
+    for key in &keys {
+        let hashed = records
+            .iter()
+            .filter(|r| r.event == EventKind::Hashed && &r.what.key == key)
+            .count();
+        assert_eq!(hashed, 1, "{key}");
+        let head = export.head(key, Some("null")).await.unwrap();
+        assert_eq!(
+            head.legal_hold,
+            Some(true),
+            "{key}: the exported null version is held"
+        );
+    }
 }

@@ -1009,6 +1009,14 @@ impl Folder {
         const ACTION: &str = "CopyObject";
         let key = request.key.as_str();
         let source = self.resolve(ACTION, key, request.version_id.as_deref())?;
+        // On a versioned folder a plain file is the `null` version: adopt it first, so that it
+        // stays readable (and can be held) as S3 keeps a null version under a newer one.
+        let source = if self.config.versioned && source.generation.is_none() {
+            self.adopt(ACTION, key, source)?;
+            self.resolve(ACTION, key, Some("null"))?
+        } else {
+            source
+        };
         let dir = self.prepare_key_dir(ACTION, key)?;
         let generation = new_generation_id();
         let outcome = self.copy_to_generation(request, source, &dir, &generation);
