@@ -630,7 +630,11 @@ async fn plain_files_in_a_versioned_folder_get_one_hashed_record_each() {
             .hold
             .outcomes
             .iter()
-            .flat_map(|o| o.findings.iter().map(|f| format!("{}: {f}", o.observed.key)))
+            .flat_map(|o| {
+                o.findings
+                    .iter()
+                    .map(|f| format!("{}: {f}", o.observed.key))
+            })
             .collect();
         assert!(findings.is_empty(), "run {run}: {findings:#?}");
         if run == 2 {

@@ -30,6 +30,7 @@ mod marking;
 mod outcome;
 mod policy;
 mod register;
+mod steps;
 
 pub use content::content_sha256;
 pub use context::RunContext;
