@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 
 use crate::hold::{MATTER_SEPARATOR, META_LEGAL_HOLD, TAG_LEGAL_HOLD, TAG_LEGAL_HOLD_MATTER};
-use crate::ledger::{BlockView, CustodyRecord, EventKind, Ledger, LedgerError};
+use crate::ledger::{CustodyRecord, EventKind, Ledger, LedgerError};
 use crate::store::{StoreErrorKind, StoreMark};
 
 /// One recorded mark that is no longer (or could not be seen) in place.
@@ -68,25 +68,11 @@ pub async fn check_holds(
     let mut report = HoldsReport::default();
     let (blocks, _) = ledger.list_blocks().await?;
     for (index, _) in blocks {
-        let bytes = ledger.read_block(index).await?;
-        let view = BlockView::parse(&bytes).map_err(|message| LedgerError::Damaged {
-            key: ledger.layout().block(index),
-            message: message.to_string(),
-        })?;
-        for line in &view.records {
-            let Ok(record) = serde_json::from_slice::<CustodyRecord>(line) else {
-                continue;
-            };
+        for record in super::block_records(ledger, index).await? {
             if record.event != EventKind::HoldApplied || record.what.bucket != bucket {
                 continue;
             }
-            let matters: Vec<String> = record
-                .why
-                .matter
-                .iter()
-                .flat_map(|m| m.split(MATTER_SEPARATOR))
-                .map(str::to_string)
-                .collect();
+            let matters = record.why.matters();
             let still_held = matters.is_empty()
                 || matters
                     .iter()

@@ -13,9 +13,7 @@ use std::sync::Arc;
 
 use crate::digest::{DigestEngine, HashItem, HashOptions};
 use crate::hold::RunContext;
-use crate::ledger::{
-    BlockView, CustodyRecord, EventKind, How, Ledger, LedgerError, Outcome, What, Why,
-};
+use crate::ledger::{CustodyRecord, EventKind, How, Ledger, LedgerError, Outcome, What, Why};
 use crate::store::{StoreErrorKind, StoreRead};
 
 /// What became of one recorded version.
@@ -77,16 +75,8 @@ pub async fn rehash(
     let mut report = RehashReport::default();
     let mut seen: BTreeSet<(String, Option<String>, String)> = BTreeSet::new();
     for (index, _) in blocks {
-        let bytes = ledger.read_block(index).await?;
-        let view = BlockView::parse(&bytes).map_err(|message| LedgerError::Damaged {
-            key: ledger.layout().block(index),
-            message: message.to_string(),
-        })?;
         let mut recorded: Vec<CustodyRecord> = Vec::new();
-        for line in &view.records {
-            let Ok(record) = serde_json::from_slice::<CustodyRecord>(line) else {
-                continue;
-            };
+        for record in super::block_records(ledger, index).await? {
             let Some(sha256) = record.what.sha256.clone() else {
                 continue;
             };

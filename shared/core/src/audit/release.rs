@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::hold::{MATTER_SEPARATOR, RunContext, TAG_LEGAL_HOLD, TAG_LEGAL_HOLD_MATTER};
+use crate::hold::{RunContext, TAG_LEGAL_HOLD, TAG_LEGAL_HOLD_MATTER};
 use crate::ledger::{CustodyRecord, EventKind, How, Ledger, LedgerError, Outcome, What, Why};
 use crate::store::{StoreError, StoreMark, Tag};
 
@@ -90,13 +90,7 @@ pub async fn release(
             if !in_scope {
                 return;
             }
-            let matters: Vec<String> = r
-                .why
-                .matter
-                .iter()
-                .flat_map(|m| m.split(MATTER_SEPARATOR))
-                .map(str::to_string)
-                .collect();
+            let matters = r.why.matters();
             match r.event {
                 EventKind::HoldApplied => {
                     let object = held.entry(r.what.key.clone()).or_default();

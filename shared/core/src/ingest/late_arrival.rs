@@ -53,11 +53,8 @@ pub async fn resolutions(
                 ..Default::default()
             };
             let why = Why {
-                export_job: ctx.export_job.clone(),
-                conversation_id: observed.conversation_id.clone(),
-                recording_id: observed.recording_id.clone(),
                 matter,
-                source: ctx.source.clone(),
+                ..outcome.why(ctx)
             };
             let detail = format!(
                 "resolves missing record {id} (block {}, leaf {}): the file arrived after the metadata naming it",

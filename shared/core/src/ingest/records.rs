@@ -49,7 +49,8 @@ impl ObjectOutcome {
         }
     }
 
-    fn why(&self, ctx: &RunContext) -> Why {
+    /// Why the run looked at the object: its export job, ids, matters and the run's input.
+    pub(crate) fn why(&self, ctx: &RunContext) -> Why {
         Why {
             export_job: ctx.export_job.clone(),
             conversation_id: self.observed.conversation_id.clone(),

@@ -119,6 +119,18 @@ pub struct Why {
     pub source: String,
 }
 
+impl Why {
+    /// The matters `matter` names (several are joined with `+`).
+    pub fn matters(&self) -> Vec<String> {
+        self.matter
+            .iter()
+            .flat_map(|m| m.split('+'))
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 /// How: the tool and its version, and the marking mechanisms in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct How {
