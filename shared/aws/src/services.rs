@@ -11,6 +11,7 @@ use custody_core::hold::{
 use custody_core::ingest::IngestConfig;
 use custody_core::ledger::{KeySource, Ledger, LedgerConfig};
 use custody_core::store::ObjectStore;
+use custody_core::store::retrying::{RetryPolicy, RetryingStore};
 
 use crate::location::open;
 use crate::s3::{S3Options, StaticCredentials};
@@ -184,8 +185,14 @@ impl Settings {
             ),
             None => None,
         };
-        let ledger = Ledger::open(
+        // The ledger's reads (markers, blocks, keys) are retried in the run like the export's:
+        // a transient error on one marker lookup must not fail a whole append.
+        let ledger_reads: Arc<dyn ObjectStore> = Arc::new(RetryingStore::new(
             ledger_store.store,
+            RetryPolicy::default(),
+        ));
+        let ledger = Ledger::open(
+            ledger_reads,
             &ledger_store.prefix,
             LedgerConfig::new(self.origin()),
             signer,
