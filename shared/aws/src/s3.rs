@@ -20,6 +20,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::{RetryPartition, TokenBucket};
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -36,6 +37,9 @@ use custody_core::store::{
     ObjectSummary, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind, StoreMark,
     StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
 };
+
+/// Retry tokens of the S3 clients' own partition: about 3,500 retried connection errors.
+const RETRY_QUOTA: usize = 50_000;
 
 /// Characters left as they are in an encoded `CopySource`: RFC 3986 unreserved plus `/`.
 const COPY_SOURCE_KEEP: &AsciiSet = &NON_ALPHANUMERIC
@@ -136,6 +140,15 @@ pub async fn build_client(options: &S3Options) -> Client {
     if options.force_path_style {
         config = config.force_path_style(true);
     }
+    // The default retry quota (500 tokens, 14 per retried connection error) empties after a few
+    // dozen errors, and every later call then fails at once: a bad minute would fail a run. A
+    // quota of its own, this large, lets a burst of errors slow a run (each retry still backs
+    // off) instead; the in-run retries above the SDK bound the attempts.
+    config = config.retry_partition(
+        RetryPartition::custom("custody-s3")
+            .token_bucket(TokenBucket::new(RETRY_QUOTA))
+            .build(),
+    );
     if shared.region().is_none() {
         // A local endpoint needs some region to sign with; S3 itself always has one.
         config = config.region(Region::new("us-east-1"));

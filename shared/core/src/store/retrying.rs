@@ -10,7 +10,8 @@
 //! engine decides what to do), `PutObject` (a plain put retried after a lost answer writes a
 //! second version; a create-only one reports `AlreadyExists`, hiding that the first attempt
 //! made it: the ledger resolves such unknown outcomes itself, by reading back), and failures
-//! inside a body stream (the hashing engine resumes those by range).
+//! inside a streamed body (the hashing engine resumes those by range; a whole small object read
+//! with `get_bytes` is read again).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,6 +117,15 @@ impl StoreRead for RetryingStore {
         self.policy.run(|| self.inner.bucket_config()).await
     }
 
+    /// A whole small object (a marker, a block, metadata): a body cut mid-way is read again.
+    async fn get_bytes(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<bytes::Bytes, StoreError> {
+        self.policy.run(|| self.inner.get_bytes(key, version)).await
+    }
+
     fn explain_denial(&self, error: &StoreError, versioned: bool, kms: bool) -> Option<String> {
         self.inner.explain_denial(error, versioned, kms)
     }
@@ -201,6 +211,22 @@ mod tests {
             1,
             "a denial is not retried"
         );
+    }
+
+    #[tokio::test]
+    async fn a_small_object_whose_body_was_cut_is_read_again() {
+        let faulty = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new(
+            "b",
+            BucketSpec::default(),
+        ))));
+        let store = RetryingStore::new(faulty.clone(), quick());
+        store
+            .put(PutRequest::new("marker", vec![7u8; 100]))
+            .await
+            .unwrap();
+        faulty.inject(Rule::on("GetObject", 2, Fault::CutBodyAt(10)));
+        assert_eq!(store.get_bytes("marker", None).await.unwrap().len(), 100);
+        assert_eq!(faulty.calls("GetObject"), 3);
     }
 
     #[tokio::test]
