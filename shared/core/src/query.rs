@@ -63,8 +63,16 @@ pub async fn find(ledger: &Ledger, filter: &RecordFilter) -> Result<Vec<Match>, 
     Ok(found)
 }
 
+/// An event kind that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not an event kind (observed, hold_applied, hashed, verified, missing, resolved, \
+     unreferenced, mismatch, failed, superseded, hold_released, attested)"
+)]
+pub struct UnknownEvent(pub String);
+
 /// Parse an event kind as written in records (`hold_applied`) or with dashes (`hold-applied`).
-pub fn parse_event(text: &str) -> Result<EventKind, String> {
+pub fn parse_event(text: &str) -> Result<EventKind, UnknownEvent> {
     serde_json::from_value(serde_json::Value::String(text.replace('-', "_")))
-        .map_err(|_| format!("{text:?} is not an event kind (observed, hold_applied, hashed, verified, missing, unreferenced, mismatch, hold_released, failed)"))
+        .map_err(|_| UnknownEvent(text.to_string()))
 }

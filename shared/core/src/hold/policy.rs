@@ -115,7 +115,7 @@ impl SelectionSpec {
         if let Some(location) = text.strip_prefix("matters:") {
             return RegisterLocation::parse(location)
                 .map(SelectionSpec::Matters)
-                .map_err(fail);
+                .map_err(|e| fail(e.to_string()));
         }
         if let Some(rule) = text.strip_prefix("field:") {
             let (path, value) = rule
@@ -138,11 +138,20 @@ impl SelectionSpec {
     }
 }
 
+/// A matter register location that names none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterLocationError {
+    #[error("the matter register location is empty")]
+    Empty,
+    #[error("{0:?} is not s3://<bucket>/<key>")]
+    NotAnS3Object(String),
+}
+
 impl RegisterLocation {
-    pub fn parse(text: &str) -> Result<RegisterLocation, String> {
+    pub fn parse(text: &str) -> Result<RegisterLocation, RegisterLocationError> {
         let text = text.trim();
         if text.is_empty() {
-            return Err("the matter register location is empty".to_string());
+            return Err(RegisterLocationError::Empty);
         }
         if let Some(rest) = text.strip_prefix("s3://") {
             return match rest.split_once('/') {
@@ -152,7 +161,7 @@ impl RegisterLocation {
                         key: key.to_string(),
                     })
                 }
-                _ => Err(format!("{text:?} is not s3://<bucket>/<key>")),
+                _ => Err(RegisterLocationError::NotAnS3Object(text.to_string())),
             };
         }
         Ok(RegisterLocation::Path(PathBuf::from(text)))
