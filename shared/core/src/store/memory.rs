@@ -23,6 +23,10 @@ use super::{
     StoreRead, StoreWrite, StoredChecksum, Tag, Versioning, validate_tags,
 };
 
+/// Bodies are served in slices of this size (no copy), as a network body arrives in bounded
+/// chunks.
+const BODY_CHUNK: usize = 1 << 20;
+
 /// One bucket held in memory. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct MemoryStore {
@@ -201,7 +205,11 @@ impl StoreRead for MemoryStore {
             version_id: self.reported(&v),
             content_length: body.len() as u64,
             etag: v.etag.clone(),
-            chunks: Box::pin(futures::stream::iter([Ok(body)])),
+            chunks: Box::pin(futures::stream::iter(
+                (0..body.len().max(1))
+                    .step_by(BODY_CHUNK)
+                    .map(move |at| Ok(body.slice(at..(at + BODY_CHUNK).min(body.len())))),
+            )),
         })
     }
 
