@@ -2,6 +2,7 @@
 //! to a version, bucket versioning and Object Lock configuration.
 
 use super::*;
+use custody_core::store::ChecksumAlgorithm as Algorithm;
 
 impl S3Store {
     /// Whether the bucket has Object Lock, read once per store with GetObjectLockConfiguration
@@ -127,10 +128,21 @@ impl StoreRead for S3Store {
 
     async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {
         let out = self.head_output(key, version).await?;
-        let checksum_sha256 = out.checksum_sha256().map(|value| {
-            let composite = out.checksum_type() == Some(&ChecksumType::Composite);
-            parse_checksum("SHA256", value, composite)
-        });
+        let composite = out.checksum_type() == Some(&ChecksumType::Composite);
+        let checksum_sha256 = out
+            .checksum_sha256()
+            .map(|value| parse_checksum(Algorithm::Sha256, value, composite));
+        // S3 stores one algorithm per object; should a server report several, the cheapest to
+        // check comes first (SHA-256 is computed anyway).
+        let checksum = [
+            (Algorithm::Sha256, out.checksum_sha256()),
+            (Algorithm::Crc64Nvme, out.checksum_crc64_nvme()),
+            (Algorithm::Crc32c, out.checksum_crc32_c()),
+            (Algorithm::Crc32, out.checksum_crc32()),
+            (Algorithm::Sha1, out.checksum_sha1()),
+        ]
+        .into_iter()
+        .find_map(|(algorithm, value)| Some(parse_checksum(algorithm, value?, composite)));
         let legal_hold = match out.object_lock_legal_hold_status() {
             Some(status) => Some(*status == ObjectLockLegalHoldStatus::On),
             None if self.has_object_lock().await == Some(true) => {
@@ -160,6 +172,7 @@ impl StoreRead for S3Store {
                 })
                 .unwrap_or_default(),
             checksum_sha256,
+            checksum,
             parts_count: out.parts_count().and_then(|n| u32::try_from(n).ok()),
             legal_hold,
             storage_class: out.storage_class().map(|c| c.as_str().to_string()),
@@ -235,23 +248,23 @@ impl StoreRead for S3Store {
     }
 }
 
-pub(super) fn parse_checksum(algorithm: &str, value: &str, composite: bool) -> StoredChecksum {
+pub(super) fn parse_checksum(algorithm: Algorithm, value: &str, composite: bool) -> StoredChecksum {
     let suffixed = value
         .rsplit_once('-')
         .and_then(|(base, n)| n.parse::<u32>().ok().map(|n| (base, n)));
     match suffixed {
         Some((base64, parts)) => StoredChecksum::Composite {
-            algorithm: algorithm.into(),
+            algorithm,
             base64: base64.into(),
             parts,
         },
         None if composite => StoredChecksum::Composite {
-            algorithm: algorithm.into(),
+            algorithm,
             base64: value.into(),
             parts: 0,
         },
         None => StoredChecksum::FullObject {
-            algorithm: algorithm.into(),
+            algorithm,
             base64: value.into(),
         },
     }

@@ -2,6 +2,7 @@
 
 use super::copy::copy_source;
 use super::*;
+use custody_core::store::ChecksumAlgorithm as Algorithm;
 
 #[test]
 fn copy_source_encodes_key_and_version() {
@@ -34,7 +35,7 @@ fn errors_are_classified_by_code_then_status() {
 #[test]
 fn composite_checksums_keep_their_part_count() {
     assert_eq!(
-        parse_checksum("SHA256", "abc=-3", false),
+        parse_checksum(Algorithm::Sha256, "abc=-3", false),
         StoredChecksum::Composite {
             algorithm: "SHA256".into(),
             base64: "abc=".into(),
@@ -42,7 +43,7 @@ fn composite_checksums_keep_their_part_count() {
         }
     );
     assert!(matches!(
-        parse_checksum("SHA256", "abc=", false),
+        parse_checksum(Algorithm::Sha256, "abc=", false),
         StoredChecksum::FullObject { .. }
     ));
 }

@@ -117,7 +117,13 @@ async fn multipart_read_hashes_the_whole_object_in_order() {
     assert_eq!(digest.sha256_hex, sha256_hex(&body));
     assert_eq!(digest.version_id.as_deref(), Some(version.as_str()));
     assert_eq!(digest.size, body.len() as u64);
-    assert_eq!(digest.etag_check, Check::Match);
+    assert_eq!(
+        digest.cross_check,
+        CrossCheck::StoredChecksum {
+            algorithm: "CRC64NVME".into()
+        }
+    );
+    assert_eq!(digest.checksum_check, Check::Match);
     assert!(!digest.has_mismatch());
     let gets = store.gets();
     assert_eq!(gets.len(), 1_000_003usize.div_ceil(64 * 1024));
@@ -366,6 +372,92 @@ async fn a_head_the_caller_made_pins_the_version_without_another_head() {
         .unwrap();
     assert_eq!(digest.version_id.as_deref(), Some(v1_id.as_str()));
     assert_eq!(digest.sha256_hex, sha256_hex(&v1));
-    assert_eq!(digest.etag_check, Check::Match);
+    assert_eq!(digest.checksum_check, Check::Match);
     assert_eq!(store.gets().len(), 1);
+}
+
+fn stored(algorithm: ChecksumAlgorithm, body: &[u8]) -> StoredChecksum {
+    use base64::Engine as _;
+    StoredChecksum::FullObject {
+        base64: base64::engine::general_purpose::STANDARD
+            .encode(stored_checksum_of(&algorithm, body).unwrap()),
+        algorithm,
+    }
+}
+
+#[tokio::test]
+async fn a_stored_full_object_checksum_is_the_cross_check_and_md5_is_not_computed() {
+    for algorithm in ChecksumAlgorithm::KNOWN {
+        for size in [100usize, 300_000] {
+            let store = Harness::new(4096);
+            let body = data(size, 11);
+            store.put_version("k", body.clone()).await;
+            store.inject(Rule::on(
+                "HeadObject",
+                u32::MAX,
+                Fault::ServeChecksum(Some(stored(algorithm.clone(), &body))),
+            ));
+            let digest = engine(&store, options(64 * 1024))
+                .hash_version("k", None)
+                .await
+                .unwrap();
+            let context = format!("{algorithm} over {size} bytes");
+            assert_eq!(
+                digest.cross_check,
+                CrossCheck::StoredChecksum {
+                    algorithm: algorithm.name().into()
+                },
+                "{context}"
+            );
+            assert_eq!(digest.checksum_check, Check::Match, "{context}");
+            assert_eq!(digest.md5_hex, None, "{context}: MD5 computed for nothing");
+            assert!(
+                matches!(&digest.etag_check, Check::NotApplicable(r) if r.contains("instead")),
+                "{context}"
+            );
+            let (named, _) = digest.computed_checksum.clone().unwrap();
+            assert_eq!(named, algorithm.name(), "{context}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn content_that_disagrees_with_its_stored_checksum_is_a_finding() {
+    for algorithm in ChecksumAlgorithm::KNOWN {
+        let store = Harness::new(4096);
+        let body = data(200_000, 12);
+        store.put_version("k", body.clone()).await;
+        // What was stored at upload is the checksum of other bytes.
+        let mut other = body.clone();
+        other[123_456] ^= 1;
+        store.inject(Rule::on(
+            "HeadObject",
+            u32::MAX,
+            Fault::ServeChecksum(Some(stored(algorithm.clone(), &other))),
+        ));
+        let digest = engine(&store, options(64 * 1024))
+            .hash_version("k", None)
+            .await
+            .unwrap();
+        assert!(digest.checksum_check.is_mismatch(), "{algorithm}");
+        assert!(digest.has_mismatch());
+        let findings = digest.findings();
+        assert_eq!(findings.len(), 1, "{algorithm}");
+        assert!(findings[0].contains(algorithm.name()), "{}", findings[0]);
+    }
+}
+
+#[tokio::test]
+async fn without_a_full_object_checksum_the_etag_is_checked_as_md5() {
+    let store = Harness::new(4096);
+    let body = data(200_000, 13);
+    store.put_version("k", body.clone()).await;
+    store.inject(Rule::on("HeadObject", u32::MAX, Fault::ServeChecksum(None)));
+    let digest = engine(&store, options(64 * 1024))
+        .hash_version("k", None)
+        .await
+        .unwrap();
+    assert_eq!(digest.cross_check, CrossCheck::EtagMd5);
+    assert_eq!(digest.etag_check, Check::Match);
+    assert!(digest.md5_hex.is_some());
 }

@@ -20,7 +20,7 @@ use futures::StreamExt;
 use super::{
     BucketConfig, ByteRange, CopyInPlace, CopyOutcome, ObjectBody, ObjectHead, ObjectStore,
     ObjectSummary, PutOutcome, PutRequest, StoreError, StoreErrorKind, StoreMark, StoreRead,
-    StoreWrite, Tag,
+    StoreWrite, StoredChecksum, Tag,
 };
 
 /// What an injected fault does to the call it hits.
@@ -41,6 +41,9 @@ pub enum Fault {
     ServeVersion(Option<String>),
     /// A GET or HEAD answers with this ETag in place of the real one.
     ServeEtag(String),
+    /// A HEAD reports this stored checksum (or none) in place of the real one: an object whose
+    /// content no longer matches what was stored with it, or an object stored without one.
+    ServeChecksum(Option<StoredChecksum>),
 }
 
 impl Fault {
@@ -319,6 +322,12 @@ impl StoreRead for FaultyStore {
         match after {
             Some(Fault::ServeVersion(v)) => head.version_id = v,
             Some(Fault::ServeEtag(e)) => head.etag = e,
+            Some(Fault::ServeChecksum(c)) => {
+                head.checksum_sha256 = c
+                    .clone()
+                    .filter(|c| *c.algorithm() == super::ChecksumAlgorithm::Sha256);
+                head.checksum = c;
+            }
             _ => {}
         }
         Ok(head)

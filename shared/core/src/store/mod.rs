@@ -18,12 +18,14 @@
 //! and [`faulty::FaultyStore`] (wraps any store and injects the failures a test names). The S3
 //! adapter lives in the `custody-aws` crate.
 
+mod checksum;
 mod error;
 pub mod faulty;
 pub mod fs;
 pub mod memory;
 mod model;
 
+pub use checksum::ChecksumAlgorithm;
 pub use error::{StoreError, StoreErrorKind};
 pub use model::*;
 

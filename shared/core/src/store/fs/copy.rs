@@ -43,7 +43,8 @@ impl Folder {
         let data = dir.join(format!("{generation}.data"));
         let io = |e| io_error(ACTION, Some(key), dir, e);
         source.file.seek(SeekFrom::Start(0)).map_err(io)?;
-        let parts = copy_in_parts(&mut source.file, dir, &data, part_size).map_err(io)?;
+        let (parts, crc64nvme) =
+            copy_in_parts(&mut source.file, dir, &data, part_size).map_err(io)?;
         let (etag, checksum, parts_count) = if multipart {
             let mut md5s = Md5::new();
             let mut shas = Sha256::new();
@@ -72,6 +73,7 @@ impl Folder {
             content_type,
             metadata: lower_case_keys(&request.metadata),
             checksum_sha256: checksum,
+            checksum_crc64nvme: Some(crc64nvme_base64(crc64nvme)),
             parts_count,
             null_version: false,
         };
@@ -116,13 +118,15 @@ impl PartDigest {
     }
 }
 
-/// Copies `source` into a new file at `target`, returning the MD5 and SHA-256 of each part.
+/// Copies `source` into a new file at `target`, returning the MD5 and SHA-256 of each part and
+/// the CRC64NVME of the whole.
 fn copy_in_parts(
     source: &mut File,
     dir: &Path,
     target: &Path,
     part_size: u64,
-) -> io::Result<Vec<PartDigest>> {
+) -> io::Result<(Vec<PartDigest>, u64)> {
+    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
     let staged = staging_path(dir);
     let mut out = File::create(&staged)?;
     let mut parts = Vec::new();
@@ -139,6 +143,7 @@ fn copy_in_parts(
             }
             md5.update(&buffer[..n]);
             sha.update(&buffer[..n]);
+            crc.update(&buffer[..n]);
             out.write_all(&buffer[..n])?;
             in_part += n as u64;
         }
@@ -158,5 +163,5 @@ fn copy_in_parts(
     fs::rename(&staged, target).inspect_err(|_| {
         let _ = fs::remove_file(&staged);
     })?;
-    Ok(parts)
+    Ok((parts, crc.finalize()))
 }

@@ -170,12 +170,12 @@ pub(super) fn sync_dir(dir: &Path) {
 pub(super) fn parse_checksum(stored: String) -> StoredChecksum {
     match stored.rsplit_once('-') {
         Some((base64, parts)) if parts.parse::<u32>().is_ok() => StoredChecksum::Composite {
-            algorithm: "SHA256".into(),
+            algorithm: ChecksumAlgorithm::Sha256,
             base64: base64.to_string(),
             parts: parts.parse().unwrap_or(0),
         },
         _ => StoredChecksum::FullObject {
-            algorithm: "SHA256".into(),
+            algorithm: ChecksumAlgorithm::Sha256,
             base64: stored,
         },
     }

@@ -15,8 +15,7 @@ impl Folder {
         if let Some((generation, _)) = resolved.generation {
             return Ok(generation);
         }
-        let mut resolved = resolved;
-        let etag = self.etag_of(key, &mut resolved)?;
+        let content = self.content_facts(key, &resolved)?;
         let dir = self.prepare_key_dir(action, key)?;
         let io = |e| io_error(action, Some(key), &dir, e);
         let held = resolved.file.metadata().map_err(io)?;
@@ -24,11 +23,12 @@ impl Folder {
         let generation = adopted_generation_id(&held);
         let facts = GenerationFacts {
             size: resolved.size,
-            etag,
+            etag: content.etag,
             last_modified: resolved.mtime,
             content_type: None,
             metadata: BTreeMap::new(),
             checksum_sha256: None,
+            checksum_crc64nvme: content.crc64nvme,
             parts_count: None,
             null_version: true,
         };
@@ -118,6 +118,7 @@ impl Folder {
             checksum_sha256: request
                 .checksum_sha256
                 .then(|| BASE64.encode(Sha256::digest(&request.body))),
+            checksum_crc64nvme: Some(crc64nvme_base64(crc_fast::crc64_nvme(&request.body))),
             parts_count: None,
             null_version: false,
         };

@@ -19,21 +19,28 @@ impl Folder {
         }
         keys.retain(|k| k.starts_with(prefix));
         keys.sort();
-        let mut summaries = Vec::with_capacity(keys.len());
+        let mut found = Vec::with_capacity(keys.len());
         for key in keys {
-            let mut resolved = match self.resolve("ListObjectsV2", &key, None) {
-                Ok(r) => r,
+            match self.resolve("ListObjectsV2", &key, None) {
+                Ok(resolved) => found.push((key, resolved)),
                 // Replaced or removed while listing: S3 listings are not snapshots either.
                 Err(e) if e.kind == StoreErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
-            };
-            let etag = self.etag_of(&key, &mut resolved)?;
-            summaries.push(ObjectSummary {
-                key,
-                size: resolved.size,
-                etag,
-            });
+            }
         }
+        // Plain files not seen before are hashed for their ETag here, on every core at once.
+        use rayon::prelude::*;
+        let summaries = found
+            .into_par_iter()
+            .map(|(key, resolved)| {
+                let etag = self.content_facts(&key, &resolved)?.etag;
+                Ok(ObjectSummary {
+                    key,
+                    size: resolved.size,
+                    etag,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(summaries)
     }
 
@@ -274,23 +281,9 @@ impl Folder {
         }
     }
 
-    pub(super) fn etag_of(&self, key: &str, resolved: &mut Resolved) -> Result<String, StoreError> {
-        if let Some((_, facts)) = &resolved.generation {
-            return Ok(facts.etag.clone());
-        }
-        resolved
-            .file
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| md5_hex(&mut resolved.file))
-            .map_err(|e| io_error("HeadObject", Some(key), &self.object_path(key), e))
-    }
-
-    pub(super) fn head_of(
-        &self,
-        key: &str,
-        mut resolved: Resolved,
-    ) -> Result<ObjectHead, StoreError> {
-        let etag = self.etag_of(key, &mut resolved)?;
+    pub(super) fn head_of(&self, key: &str, resolved: Resolved) -> Result<ObjectHead, StoreError> {
+        let content = self.content_facts(key, &resolved)?;
+        let etag = content.etag;
         let version_id = self.version_id_of(&resolved);
         let legal_hold = match (&resolved.generation, self.config.object_lock) {
             (_, false) => None,
@@ -301,7 +294,7 @@ impl Folder {
             Some((_, facts)) => (
                 facts.content_type,
                 facts.metadata,
-                facts.checksum_sha256.map(parse_checksum),
+                facts.checksum_sha256,
                 facts.parts_count,
             ),
             None => (None, BTreeMap::new(), None, None),
@@ -314,7 +307,14 @@ impl Folder {
             last_modified: Some(resolved.mtime),
             content_type,
             metadata,
-            checksum_sha256,
+            checksum_sha256: checksum_sha256.clone().map(parse_checksum),
+            // SHA-256 when the writer asked for it, else CRC64NVME, as S3 stores them.
+            checksum: checksum_sha256.map(parse_checksum).or_else(|| {
+                content.crc64nvme.map(|base64| StoredChecksum::FullObject {
+                    algorithm: ChecksumAlgorithm::Crc64Nvme,
+                    base64,
+                })
+            }),
             parts_count,
             legal_hold,
             storage_class: None,
@@ -362,17 +362,4 @@ pub(super) fn chunk_stream(file: File, length: u64) -> crate::store::ChunkStream
             Some((Ok(chunk), (file, left)))
         },
     ))
-}
-
-pub(super) fn md5_hex(file: &mut File) -> io::Result<String> {
-    let mut hasher = Md5::new();
-    let mut buffer = vec![0u8; READ_CHUNK];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }

@@ -56,6 +56,7 @@ fn write_unpublished(store: &FsStore, key: &str, body: &[u8]) -> String {
         content_type: None,
         metadata: BTreeMap::new(),
         checksum_sha256: None,
+        checksum_crc64nvme: None,
         parts_count: None,
         null_version: false,
     };
@@ -268,4 +269,81 @@ fn generation_ids_are_time_ordered_and_recognised() {
     assert!(first < second);
     assert!(!is_generation_id("null"));
     assert!(!is_generation_id("../../../../etc/passwd"));
+}
+
+#[tokio::test]
+async fn a_plain_file_is_read_once_for_its_etag_and_checksum_until_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("org")).unwrap();
+    let path = dir.path().join("org/a.opus");
+    fs::write(&path, b"first content").unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let listed = store.list("org/").await.unwrap();
+    let head = store.head("org/a.opus", None).await.unwrap();
+    let body = store.get_bytes("org/a.opus", None).await.unwrap();
+    store.head("org/a.opus", None).await.unwrap();
+    assert_eq!(&body[..], b"first content");
+    assert_eq!(
+        store.content_reads(),
+        1,
+        "list, HEAD and GET share one read"
+    );
+    assert_eq!(listed[0].etag, hex::encode(Md5::digest(b"first content")));
+    assert_eq!(head.etag, listed[0].etag);
+    let crc = crc64nvme_base64(crc_fast::crc64_nvme(b"first content"));
+    assert_eq!(
+        head.checksum,
+        Some(StoredChecksum::FullObject {
+            algorithm: ChecksumAlgorithm::Crc64Nvme,
+            base64: crc.clone()
+        })
+    );
+    assert_eq!(head.checksum_sha256, None);
+    // Not a byte was written into the folder by reading it.
+    assert!(!dir.path().join(SIDECAR).exists());
+
+    // Rewritten in place, same length: read again, new facts.
+    fs::write(&path, b"other content").unwrap();
+    let head = store.head("org/a.opus", None).await.unwrap();
+    assert_eq!(store.content_reads(), 2);
+    assert_eq!(head.etag, hex::encode(Md5::digest(b"other content")));
+
+    // Adoption keeps the facts beside the data; another store value reads nothing for them.
+    store
+        .put_tags("org/a.opus", None, &[Tag::new("legal-hold", "true")])
+        .await
+        .unwrap();
+    let reopened = FsStore::open(dir.path()).unwrap();
+    let adopted = reopened.head("org/a.opus", None).await.unwrap();
+    reopened.list("org/").await.unwrap();
+    assert_eq!(reopened.content_reads(), 0);
+    assert_eq!(adopted.etag, head.etag);
+    assert_eq!(adopted.checksum, head.checksum);
+}
+
+#[tokio::test]
+async fn writes_and_copies_keep_the_crc64nvme_of_their_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::create(dir.path(), BucketSpec::default()).unwrap();
+    let body = vec![7u8; 3 * 1024 * 1024 + 5];
+    store.put(PutRequest::new("k", body.clone())).await.unwrap();
+    let expected = Some(StoredChecksum::FullObject {
+        algorithm: ChecksumAlgorithm::Crc64Nvme,
+        base64: crc64nvme_base64(crc_fast::crc64_nvme(&body)),
+    });
+    assert_eq!(store.head("k", None).await.unwrap().checksum, expected);
+    let copied = store
+        .copy_in_place(&CopyInPlace {
+            key: "k".into(),
+            version_id: None,
+            metadata: BTreeMap::new(),
+            multipart_threshold: 1024 * 1024,
+            part_size: 1024 * 1024,
+        })
+        .await
+        .unwrap();
+    assert!(copied.multipart);
+    // A multipart copy with CRC64NVME stores a full-object checksum, as S3 does.
+    assert_eq!(store.head("k", None).await.unwrap().checksum, expected);
+    assert_eq!(store.content_reads(), 0);
 }
