@@ -1,10 +1,13 @@
 //! Running one test body on both store adapters: a folder bucket and a bucket on the shared
 //! SeaweedFS server. `on_both!(test_a, test_b)` makes `fs_adapter::test_a` and
 //! `s3_adapter::test_a` (and so on) from `async fn test_a(backend: &dyn Backend)`.
+//! `on_every_adapter!` adds the in-memory adapter (`memory_adapter::test_a`): the store contract
+//! holds it to the same behaviour as the folder and S3.
 
 use std::sync::Arc;
 
 use custody_core::store::fs::FsStore;
+use custody_core::store::memory::MemoryStore;
 use custody_core::store::{BucketSpec, ObjectStore};
 use futures::future::BoxFuture;
 
@@ -24,6 +27,16 @@ impl Backend for FsBackend {
         Box::pin(async move {
             let path = self.root.path().join(unique_bucket("fs"));
             Arc::new(FsStore::create(path, spec).expect("folder bucket")) as Arc<dyn ObjectStore>
+        })
+    }
+}
+
+pub struct MemoryBackend;
+
+impl Backend for MemoryBackend {
+    fn bucket(&self, spec: BucketSpec) -> BoxFuture<'_, Arc<dyn ObjectStore>> {
+        Box::pin(async move {
+            Arc::new(MemoryStore::new(unique_bucket("mem"), spec)) as Arc<dyn ObjectStore>
         })
     }
 }
@@ -73,6 +86,21 @@ macro_rules! on_both {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name(&$crate::backend::s3_backend().await).await;
+                }
+            )*
+        }
+    };
+}
+
+#[macro_export]
+macro_rules! on_every_adapter {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both!($($name),*);
+        mod memory_adapter {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(&$crate::backend::MemoryBackend).await;
                 }
             )*
         }

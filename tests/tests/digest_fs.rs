@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use custody_core::digest::{Check, DigestEngine, HashItem, HashOptions, RetryPolicy, sha256_hex};
+use custody_core::digest::{
+    Check, CrossCheck, DigestEngine, HashItem, HashOptions, RetryPolicy, sha256_hex,
+};
 use custody_core::store::fs::FsStore;
 use custody_core::store::{BucketSpec, ObjectStore, PutOutcome, PutRequest, StoreErrorKind};
 
@@ -62,7 +64,15 @@ async fn files_of_a_downloaded_export_hash_to_their_bytes() {
     let big = results[0].as_ref().unwrap();
     assert_eq!(big.sha256_hex, sha256_hex(&recording));
     assert_eq!(big.size, recording.len() as u64);
-    assert_eq!(big.etag_check, Check::Match);
+    // A plain file's CRC64NVME is computed once with its ETag and is the cross-check.
+    assert_eq!(big.checksum_check, Check::Match);
+    assert_eq!(
+        big.cross_check,
+        CrossCheck::StoredChecksum {
+            algorithm: "CRC64NVME".into()
+        }
+    );
+    assert!(big.md5_hex.is_none());
     assert_eq!(
         results[1].as_ref().unwrap().sha256_hex,
         sha256_hex(&metadata)
@@ -115,5 +125,10 @@ async fn versions_of_a_versioned_folder_are_pinned() {
     assert_eq!(digest.version_id.as_ref(), Some(&v1));
     assert_eq!(digest.sha256_hex, sha256_hex(&first));
     assert_eq!(digest.checksum_check, Check::Match);
-    assert_eq!(digest.etag_check, Check::Match);
+    assert_eq!(
+        digest.cross_check,
+        CrossCheck::StoredChecksum {
+            algorithm: "SHA256".into()
+        }
+    );
 }

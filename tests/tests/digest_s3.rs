@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use custody_aws::s3::{S3Options, S3Store};
 use custody_core::digest::{
-    Check, DigestEngine, DigestError, HashItem, HashOptions, RetryPolicy, sha256_hex,
+    Check, CrossCheck, DigestEngine, DigestError, HashItem, HashOptions, RetryPolicy, sha256_hex,
 };
 use custody_core::store::*;
 use custody_tests::{Identity, SeaweedFs, unique_bucket};
@@ -85,8 +85,15 @@ async fn single_part_objects_cross_check_etag_and_stored_checksum() {
     assert_eq!(digest.sha256_hex, sha256_hex(&body));
     assert_eq!(digest.version_id, version);
     assert_eq!(digest.size, body.len() as u64);
-    assert_eq!(digest.etag_check, Check::Match, "{digest:?}");
-    assert!(digest.md5_hex.is_some());
+    // The full-object SHA-256 sent at upload is the cross-check: no MD5 pass.
+    assert_eq!(
+        digest.cross_check,
+        CrossCheck::StoredChecksum {
+            algorithm: "SHA256".into()
+        },
+        "{digest:?}"
+    );
+    assert!(digest.md5_hex.is_none());
     // The full-object SHA-256 sent at upload is stored and agrees.
     assert!(matches!(
         digest.head.checksum_sha256,
@@ -104,7 +111,26 @@ async fn single_part_objects_cross_check_etag_and_stored_checksum() {
     put(&store, "rec/empty.json", Vec::new(), false).await;
     let empty = engine.hash_version("rec/empty.json", None).await.unwrap();
     assert_eq!(empty.sha256_hex, sha256_hex(b""));
-    assert_eq!(empty.etag_check, Check::Match);
+    // The SDK sends a CRC32 with every PutObject when the caller asks for no algorithm (its
+    // default request checksum calculation); the server stores it as a full-object checksum and
+    // HEAD with checksum mode reports it: that is the cross-check, computed in the same pass.
+    assert_eq!(
+        empty.cross_check,
+        CrossCheck::StoredChecksum {
+            algorithm: "CRC32".into()
+        },
+        "{:?}",
+        empty.head
+    );
+    assert_eq!(empty.checksum_check, Check::Match);
+    assert!(empty.md5_hex.is_none());
+    put(&store, "rec/b.opus", body.clone(), false).await;
+    let crc = engine.hash_version("rec/b.opus", None).await.unwrap();
+    assert_eq!(crc.checksum_check, Check::Match);
+    assert_eq!(
+        crc.computed_checksum.as_ref().map(|(a, _)| a.as_str()),
+        Some("CRC32")
+    );
 }
 
 #[tokio::test]
@@ -197,7 +223,7 @@ async fn an_older_version_is_hashed_exactly_and_hash_many_isolates_errors() {
     let old = results[0].as_ref().unwrap();
     assert_eq!(old.version_id.as_ref(), Some(&v1));
     assert_eq!(old.sha256_hex, sha256_hex(&v1_body));
-    assert_eq!(old.etag_check, Check::Match);
+    assert_eq!(old.checksum_check, Check::Match);
     let error = results[1].as_ref().unwrap_err();
     assert_eq!(error.key(), "missing/key");
     assert_eq!(
@@ -445,7 +471,7 @@ async fn bodies_cut_mid_stream_resume_at_their_offset_of_the_same_version() {
         .await
         .unwrap();
     assert_eq!(digest.sha256_hex, sha256_hex(&body));
-    assert_eq!(digest.etag_check, Check::Match);
+    assert_eq!(digest.checksum_check, Check::Match);
     assert_eq!(
         proxy.cut.load(Ordering::SeqCst),
         3,

@@ -146,8 +146,8 @@ async fn a_manifest_run_records_hashes_holds_and_every_finding() {
 async fn an_intact_object_passes_every_cross_check() {
     let (export, ledger, config) = setup("ingest-checksum").await;
     let key = format!("{FOLDER}rec-1.opus");
-    // The positive control of the mismatch test above: with a stored SHA-256 checksum and an MD5
-    // ETag, both cross-checks run and agree.
+    // The positive control of the mismatch test above: with a stored full-object SHA-256
+    // checksum, that is the cross-check (no MD5 pass is needed) and it agrees.
     let mut put = PutRequest::new(key.clone(), b"audio bytes".to_vec());
     put.checksum_sha256 = true;
     export.put(put).await.unwrap();
@@ -166,8 +166,10 @@ async fn an_intact_object_passes_every_cross_check() {
     let digest = report.digests[0].as_ref().unwrap().as_ref().unwrap();
     assert_eq!(digest.sha256_hex, sha256_hex(b"audio bytes"));
     assert_eq!(
-        digest.etag_check,
-        custody_core::digest::Check::Match,
+        digest.cross_check,
+        custody_core::digest::CrossCheck::StoredChecksum {
+            algorithm: "SHA256".into()
+        },
         "{digest:?}"
     );
     assert_eq!(

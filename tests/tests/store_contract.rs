@@ -1,6 +1,6 @@
-//! One contract for the object-store port, run unchanged against the filesystem adapter and the
-//! S3 adapter (talking to a real SeaweedFS server on 127.0.0.1), plus the checks that only make
-//! sense for one of them.
+//! One contract for the object-store port, run unchanged against the filesystem adapter, the
+//! in-memory adapter and the S3 adapter (talking to a real SeaweedFS server on 127.0.0.1), plus
+//! the checks that only make sense for one of them.
 
 use std::collections::BTreeMap;
 
@@ -597,9 +597,9 @@ async fn awkward_keys_work_everywhere(backend: &dyn Backend) {
     }
 }
 
-// ---------------------------------------------------------------- running it on both adapters
+// ---------------------------------------------------------------- running it on every adapter
 
-custody_tests::on_both!(
+custody_tests::on_every_adapter!(
     lists_current_objects_under_a_prefix,
     head_reports_the_fields_of_a_version,
     gets_are_ranged_and_pinned_to_a_version,

@@ -12,10 +12,10 @@ use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
-use super::check::{checksum_check, etag_check};
+use super::check::{CrossCheck, checksum_check, cross_check_plan, etag_check};
 use super::fetch::{Pinned, Progress, fetch_part, unquote};
 use super::plan::{Part, parts};
-use super::{DigestError, HashOptions, ObjectDigest, StreamingDigest};
+use super::{Check, DigestError, HashOptions, ObjectDigest, StreamingDigest};
 use crate::store::{ObjectHead, StoreRead};
 
 /// Parts up to this size are hashed on the task that fetched them: handing them to a worker
@@ -142,8 +142,12 @@ impl DigestEngine {
         pinned: Pinned,
         mut retries: u32,
     ) -> Result<ObjectDigest, DigestError> {
-        let with_md5 = self.inner.options.verify_etag_md5 && head.etag_is_md5();
-        let digest = self.hash_pinned(&pinned, with_md5, &mut retries).await?;
+        let plan = cross_check_plan(&head, self.inner.options.verify_etag_md5);
+        let mut digest = StreamingDigest::new(plan == CrossCheck::EtagMd5);
+        if let CrossCheck::StoredChecksum { algorithm } = &plan {
+            digest = digest.with_stored_checksum(&algorithm.as_str().into());
+        }
+        let digest = self.hash_pinned(&pinned, digest, &mut retries).await?;
         let digests = digest.finish();
         if digests.size != pinned.size {
             return Err(DigestError::LengthMismatch {
@@ -161,8 +165,22 @@ impl DigestEngine {
             etag: unquote(&head.etag).to_string(),
             sha256_hex: digests.sha256_hex(),
             md5_hex: digests.md5_hex(),
-            etag_check: etag_check(&head, digests.md5.as_ref()),
-            checksum_check: checksum_check(head.checksum_sha256.as_ref(), &digests.sha256),
+            etag_check: match &plan {
+                CrossCheck::StoredChecksum { algorithm } if head.etag_is_md5() => {
+                    Check::NotApplicable(format!(
+                        "the stored full-object {algorithm} checksum was compared instead \
+                         (computed in the same pass, far cheaper than MD5)"
+                    ))
+                }
+                _ => etag_check(&head, digests.md5.as_ref()),
+            },
+            checksum_check: checksum_check(
+                head.checksum.as_ref().or(head.checksum_sha256.as_ref()),
+                &digests.sha256,
+                digests.checksum.as_ref(),
+            ),
+            computed_checksum: computed_checksum(&plan, &digests),
+            cross_check: plan,
             retries,
             head,
         })
@@ -254,11 +272,10 @@ impl DigestEngine {
     async fn hash_pinned(
         &self,
         pinned: &Pinned,
-        with_md5: bool,
+        mut digest: StreamingDigest,
         retries: &mut u32,
     ) -> Result<StreamingDigest, DigestError> {
         let options = &self.inner.options;
-        let mut digest = StreamingDigest::new(with_md5);
 
         if pinned.size <= INLINE_HASH_MAX_BYTES && pinned.size <= options.part_size {
             let part = parts(pinned.size, options.part_size)
@@ -448,6 +465,23 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic".to_string())
+}
+
+/// The value computed for the stored checksum's algorithm, base64 as S3 shows it.
+fn computed_checksum(plan: &CrossCheck, digests: &super::Digests) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let CrossCheck::StoredChecksum { algorithm } = plan else {
+        return None;
+    };
+    let value = match &digests.checksum {
+        Some((_, value)) => value.as_slice(),
+        None if algorithm == "SHA256" => digests.sha256.as_slice(),
+        None => return None,
+    };
+    Some((
+        algorithm.clone(),
+        base64::engine::general_purpose::STANDARD.encode(value),
+    ))
 }
 
 /// Decides the version every GET will ask for, and refuses a HEAD that answered for another one.

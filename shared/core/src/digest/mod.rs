@@ -1,7 +1,11 @@
-//! Streaming SHA-256 of object versions, with MD5 for ETag cross-checks, in bounded memory.
+//! Streaming SHA-256 of object versions, cross-checked with the cheapest value the store already
+//! holds, in bounded memory.
 //!
-//! - [`StreamingDigest`]: SHA-256 (SHA-NI / ARMv8 picked at run time by `sha2`) and, when the ETag
-//!   can be checked, MD5 of the same bytes in one pass.
+//! - [`StreamingDigest`]: SHA-256 (SHA-NI / ARMv8 picked at run time by `sha2`) and, in the same
+//!   pass, the checksum S3 stored with the object (CRC64NVME, CRC32, CRC32C, SHA-1) or, only where
+//!   no full-object checksum is stored, MD5 for the ETag.
+//! - [`CrossCheck`]: which comparison was made (stored full-object checksum, ETag as MD5, or none
+//!   and why), recorded in each [`ObjectDigest`].
 //! - [`DigestEngine`] / [`hash_version`] / [`hash_many`]: read one version (pinned by HEAD) from an
 //!   [`ObjectStore`](crate::store::ObjectStore) as concurrent ranged GETs, hash the parts in order
 //!   off the async runtime, and cross-check the result with the ETag and the stored checksum.
@@ -11,6 +15,7 @@
 //!   peak memory depends neither on object size nor on the number of objects.
 
 mod check;
+mod checksum;
 mod engine;
 mod error;
 mod fetch;
@@ -20,7 +25,8 @@ mod result;
 mod retry;
 mod streaming;
 
-pub use check::Check;
+pub use check::{Check, CrossCheck};
+pub use checksum::stored_checksum_of;
 pub use engine::{DigestEngine, HashItem, HashOutcome, hash_many, hash_version};
 pub use error::DigestError;
 pub use options::HashOptions;

@@ -1,8 +1,13 @@
-//! One pass over the bytes of an object: SHA-256 always, MD5 when the ETag can be checked.
+//! One pass over the bytes of an object: SHA-256 always; the checksum algorithm S3 stored with
+//! the object (CRC64NVME, CRC32, CRC32C, SHA-1) when one is stored; MD5 when the ETag is the only
+//! value to check against.
 
 use bytes::Bytes;
 use md5::Md5;
 use sha2::{Digest, Sha256};
+
+use super::checksum::StoredAlgorithmHasher;
+use crate::store::ChecksumAlgorithm;
 
 /// Below this many bytes MD5 runs on the same thread as SHA-256: handing it to another thread
 /// would cost more than it saves.
@@ -13,6 +18,7 @@ const PARALLEL_MD5_MIN_BYTES: usize = 1 << 20;
 pub struct StreamingDigest {
     sha256: Sha256,
     md5: Option<Md5>,
+    stored: Option<StoredAlgorithmHasher>,
     size: u64,
 }
 
@@ -22,6 +28,9 @@ pub struct Digests {
     pub size: u64,
     pub sha256: [u8; 32],
     pub md5: Option<[u8; 16]>,
+    /// The stored-checksum algorithm computed in the same pass, and its value (raw bytes, as S3
+    /// encodes them before base64).
+    pub checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
 }
 
 impl Digests {
@@ -39,8 +48,16 @@ impl StreamingDigest {
         StreamingDigest {
             sha256: Sha256::new(),
             md5: with_md5.then(Md5::new),
+            stored: None,
             size: 0,
         }
+    }
+
+    /// Also computes `algorithm` (one of the checksums S3 stores) in the same pass. SHA-256 is
+    /// the pass's own digest and unknown algorithms cannot be computed: both leave it unchanged.
+    pub fn with_stored_checksum(mut self, algorithm: &ChecksumAlgorithm) -> Self {
+        self.stored = StoredAlgorithmHasher::new(algorithm);
+        self
     }
 
     pub fn size(&self) -> u64 {
@@ -52,20 +69,31 @@ impl StreamingDigest {
         if let Some(md5) = &mut self.md5 {
             md5.update(data);
         }
+        if let Some(stored) = &mut self.stored {
+            stored.update(data);
+        }
         self.size += data.len() as u64;
     }
 
-    /// Feeds consecutive chunks. With MD5 on and enough bytes, MD5 runs on a second rayon thread
-    /// while SHA-256 runs on this one (MD5 is about half as fast as SHA-NI SHA-256, so one thread
-    /// doing both would halve the throughput).
+    /// Feeds consecutive chunks. With MD5 on and enough bytes, MD5 (and the stored checksum)
+    /// run on a second rayon thread while SHA-256 runs on this one (MD5 is about half as fast as
+    /// SHA-NI SHA-256, so one thread doing both would halve the throughput).
     pub fn update_chunks(&mut self, chunks: &[Bytes]) {
         let total: usize = chunks.iter().map(Bytes::len).sum();
         match &mut self.md5 {
             Some(md5) if total >= PARALLEL_MD5_MIN_BYTES => {
                 let sha256 = &mut self.sha256;
+                let stored = &mut self.stored;
                 rayon::join(
                     || chunks.iter().for_each(|chunk| sha256.update(chunk)),
-                    || chunks.iter().for_each(|chunk| md5.update(chunk)),
+                    || {
+                        for chunk in chunks {
+                            md5.update(chunk);
+                            if let Some(stored) = stored.as_mut() {
+                                stored.update(chunk);
+                            }
+                        }
+                    },
                 );
                 self.size += total as u64;
             }
@@ -78,6 +106,7 @@ impl StreamingDigest {
             size: self.size,
             sha256: self.sha256.finalize().into(),
             md5: self.md5.map(|md5| md5.finalize().into()),
+            checksum: self.stored.map(StoredAlgorithmHasher::finish),
         }
     }
 }

@@ -4,7 +4,9 @@
 //! that unit tests of the engines see them without a server. End-to-end tests use a
 //! fault-injecting HTTP proxy in front of a real S3-compatible server instead.
 //!
-//! Every call is counted per action, so a test can also assert on how many requests were made.
+//! Every call is counted per action, so a test can also assert on how many requests were made;
+//! every GET is logged with its version and range, and bodies still open are counted. A body
+//! *shape* ([`BodyShape`]: chunk size and a pause per chunk) makes reads look like a network's.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -18,7 +20,7 @@ use futures::StreamExt;
 use super::{
     BucketConfig, ByteRange, CopyInPlace, CopyOutcome, ObjectBody, ObjectHead, ObjectStore,
     ObjectSummary, PutOutcome, PutRequest, StoreError, StoreErrorKind, StoreMark, StoreRead,
-    StoreWrite, Tag,
+    StoreWrite, StoredChecksum, Tag,
 };
 
 /// What an injected fault does to the call it hits.
@@ -39,6 +41,35 @@ pub enum Fault {
     ServeVersion(Option<String>),
     /// A GET or HEAD answers with this ETag in place of the real one.
     ServeEtag(String),
+    /// A HEAD reports this stored checksum (or none) in place of the real one: an object whose
+    /// content no longer matches what was stored with it, or an object stored without one.
+    ServeChecksum(Option<StoredChecksum>),
+}
+
+impl Fault {
+    /// Whether the fault can act on a GET of `range`: a cut only acts on a body that covers its
+    /// offset (so a rule is not spent on a ranged GET elsewhere in the object).
+    fn acts_on(&self, range: Option<ByteRange>) -> bool {
+        match (self, range) {
+            (Fault::CutBodyAt(offset), Some(r)) => (r.first..=r.last).contains(offset),
+            _ => true,
+        }
+    }
+}
+
+/// How bodies are served: in chunks of `chunk` bytes, each after `pause` (a network's pace).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyShape {
+    pub chunk: usize,
+    pub pause: Option<Duration>,
+}
+
+/// One GET as the caller made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetCall {
+    pub key: String,
+    pub version: Option<String>,
+    pub range: Option<ByteRange>,
 }
 
 /// Which calls a rule hits.
@@ -98,6 +129,10 @@ pub struct FaultyStore {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     injected: AtomicUsize,
+    shape: Option<BodyShape>,
+    gets: Mutex<Vec<GetCall>>,
+    open_bodies: Arc<AtomicUsize>,
+    max_open_bodies: Arc<AtomicUsize>,
 }
 
 impl FaultyStore {
@@ -111,7 +146,30 @@ impl FaultyStore {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             injected: AtomicUsize::new(0),
+            shape: None,
+            gets: Mutex::new(Vec::new()),
+            open_bodies: Arc::new(AtomicUsize::new(0)),
+            max_open_bodies: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Serve every body in chunks of `shape.chunk` bytes, pausing before each.
+    pub fn with_body_shape(mut self, shape: BodyShape) -> Self {
+        self.shape = Some(BodyShape {
+            chunk: shape.chunk.max(1),
+            ..shape
+        });
+        self
+    }
+
+    /// Every GET made so far, in the order made.
+    pub fn gets(&self) -> Vec<GetCall> {
+        self.gets.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The most GET bodies that were open (returned and not yet dropped) at once.
+    pub fn max_open_bodies(&self) -> usize {
+        self.max_open_bodies.load(Ordering::SeqCst)
     }
 
     /// Also fail calls at random (transient errors, resets mid-body, answers lost after writes).
@@ -146,6 +204,15 @@ impl FaultyStore {
 
     /// Counts the call and picks the fault that hits it, if any.
     fn begin(&self, action: &'static str, key: &str) -> (Option<Fault>, InFlight<'_>) {
+        self.begin_range(action, key, None)
+    }
+
+    fn begin_range(
+        &self,
+        action: &'static str,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> (Option<Fault>, InFlight<'_>) {
         *self
             .calls
             .lock()
@@ -158,7 +225,10 @@ impl FaultyStore {
         let mut fault = None;
         {
             let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(rule) = rules.iter_mut().find(|r| r.matches(action, key)) {
+            if let Some(rule) = rules
+                .iter_mut()
+                .find(|r| r.matches(action, key) && r.fault.acts_on(range))
+            {
                 rule.times = rule.times.saturating_sub(u32::from(rule.times != u32::MAX));
                 fault = Some(rule.fault.clone());
             }
@@ -252,6 +322,12 @@ impl StoreRead for FaultyStore {
         match after {
             Some(Fault::ServeVersion(v)) => head.version_id = v,
             Some(Fault::ServeEtag(e)) => head.etag = e,
+            Some(Fault::ServeChecksum(c)) => {
+                head.checksum_sha256 = c
+                    .clone()
+                    .filter(|c| *c.algorithm() == super::ChecksumAlgorithm::Sha256);
+                head.checksum = c;
+            }
             _ => {}
         }
         Ok(head)
@@ -263,9 +339,21 @@ impl StoreRead for FaultyStore {
         version: Option<&str>,
         range: Option<ByteRange>,
     ) -> Result<ObjectBody, StoreError> {
-        let (fault, _guard) = self.begin("GetObject", key);
+        self.gets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(GetCall {
+                key: key.to_string(),
+                version: version.map(str::to_string),
+                range,
+            });
+        let (fault, _guard) = self.begin_range("GetObject", key, range);
         let after = before("GetObject", key, fault).await?;
         let mut body = self.inner.get(key, version, range).await?;
+        if let Some(shape) = self.shape {
+            body.chunks = reshape(body.chunks, shape);
+        }
+        body.chunks = counted(body.chunks, &self.open_bodies, &self.max_open_bodies);
         match after {
             Some(Fault::ServeVersion(v)) => body.version_id = v,
             Some(Fault::ServeEtag(e)) => body.etag = e,
@@ -289,6 +377,47 @@ impl StoreRead for FaultyStore {
     fn explain_denial(&self, error: &StoreError, versioned: bool, kms: bool) -> Option<String> {
         self.inner.explain_denial(error, versioned, kms)
     }
+}
+
+/// A body stream re-cut into chunks of `shape.chunk` bytes, each after `shape.pause`.
+fn reshape(chunks: super::ChunkStream, shape: BodyShape) -> super::ChunkStream {
+    let pieces = chunks.flat_map(move |chunk| {
+        let pieces: Vec<Result<Bytes, StoreError>> = match chunk {
+            Err(e) => vec![Err(e)],
+            Ok(bytes) => (0..bytes.len())
+                .step_by(shape.chunk)
+                .map(|at| Ok(bytes.slice(at..(at + shape.chunk).min(bytes.len()))))
+                .collect(),
+        };
+        futures::stream::iter(pieces)
+    });
+    Box::pin(pieces.then(move |piece| async move {
+        if let Some(pause) = shape.pause {
+            tokio::time::sleep(pause).await;
+        }
+        piece
+    }))
+}
+
+/// Counts a body as open until its stream is dropped.
+fn counted(
+    chunks: super::ChunkStream,
+    open: &Arc<AtomicUsize>,
+    max: &Arc<AtomicUsize>,
+) -> super::ChunkStream {
+    struct Open(Arc<AtomicUsize>);
+    impl Drop for Open {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+    max.fetch_max(now, Ordering::SeqCst);
+    let guard = Open(open.clone());
+    Box::pin(chunks.map(move |chunk| {
+        let _ = &guard;
+        chunk
+    }))
 }
 
 /// A body stream that yields `keep` bytes, then a transient error, as a connection reset

@@ -18,10 +18,14 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
 use super::{
-    BucketConfig, BucketSpec, ByteRange, CopyInPlace, CopyOutcome, ObjectBody, ObjectHead,
-    ObjectSummary, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind, StoreMark,
-    StoreRead, StoreWrite, StoredChecksum, Tag, Versioning, validate_tags,
+    BucketConfig, BucketSpec, ByteRange, ChecksumAlgorithm, CopyInPlace, CopyOutcome, ObjectBody,
+    ObjectHead, ObjectSummary, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind,
+    StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning, validate_tags,
 };
+
+/// Bodies are served in slices of this size (no copy), as a network body arrives in bounded
+/// chunks.
+const BODY_CHUNK: usize = 1 << 20;
 
 /// One bucket held in memory. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -46,7 +50,8 @@ struct Version {
     last_modified: chrono::DateTime<chrono::Utc>,
     content_type: Option<String>,
     metadata: BTreeMap<String, String>,
-    checksum_sha256: Option<StoredChecksum>,
+    /// SHA-256 when the uploader asked for it, else CRC64NVME (S3's default since Dec 2024).
+    checksum: StoredChecksum,
     parts_count: Option<u32>,
     tags: Vec<Tag>,
     legal_hold: bool,
@@ -134,7 +139,9 @@ impl MemoryStore {
             last_modified: Some(v.last_modified),
             content_type: v.content_type.clone(),
             metadata: v.metadata.clone(),
-            checksum_sha256: v.checksum_sha256.clone(),
+            checksum_sha256: Some(v.checksum.clone())
+                .filter(|c| *c.algorithm() == ChecksumAlgorithm::Sha256),
+            checksum: Some(v.checksum.clone()),
             parts_count: v.parts_count,
             legal_hold: self.spec.object_lock.then_some(v.legal_hold),
             storage_class: None,
@@ -201,7 +208,11 @@ impl StoreRead for MemoryStore {
             version_id: self.reported(&v),
             content_length: body.len() as u64,
             etag: v.etag.clone(),
-            chunks: Box::pin(futures::stream::iter([Ok(body)])),
+            chunks: Box::pin(futures::stream::iter(
+                (0..body.len().max(1))
+                    .step_by(BODY_CHUNK)
+                    .map(move |at| Ok(body.slice(at..(at + BODY_CHUNK).min(body.len())))),
+            )),
         })
     }
 
@@ -245,6 +256,7 @@ impl StoreMark for MemoryStore {
         })?;
         let size = source.body.len() as u64;
         let multipart = size > request.multipart_threshold;
+        let sha256 = *source.checksum.algorithm() == ChecksumAlgorithm::Sha256;
         let (etag, checksum, parts_count) = if multipart {
             let part_size = request.effective_part_size(size) as usize;
             let mut md5s = Md5::new();
@@ -255,28 +267,28 @@ impl StoreMark for MemoryStore {
                 shas.update(Sha256::digest(part));
                 n += 1;
             }
-            let composite = source
-                .checksum_sha256
-                .is_some()
-                .then(|| StoredChecksum::Composite {
-                    algorithm: "SHA256".into(),
+            // A SHA-256 multipart upload stores a composite checksum; CRC64NVME is full-object.
+            let checksum = if sha256 {
+                StoredChecksum::Composite {
+                    algorithm: ChecksumAlgorithm::Sha256,
                     base64: BASE64.encode(shas.finalize()),
                     parts: n,
-                });
+                }
+            } else {
+                default_checksum(&source.body)
+            };
             (
                 format!("{}-{n}", hex::encode(md5s.finalize())),
-                composite,
+                checksum,
                 Some(n),
             )
         } else {
-            let full = source
-                .checksum_sha256
-                .is_some()
-                .then(|| StoredChecksum::FullObject {
-                    algorithm: "SHA256".into(),
-                    base64: BASE64.encode(Sha256::digest(&source.body)),
-                });
-            (hex::encode(Md5::digest(&source.body)), full, None)
+            let checksum = if sha256 {
+                full_sha256(&source.body)
+            } else {
+                default_checksum(&source.body)
+            };
+            (hex::encode(Md5::digest(&source.body)), checksum, None)
         };
         let copy = Version {
             id: String::new(),
@@ -285,7 +297,7 @@ impl StoreMark for MemoryStore {
             last_modified: chrono::Utc::now(),
             content_type: source.content_type.clone(),
             metadata: lower_case_keys(&request.metadata),
-            checksum_sha256: checksum,
+            checksum,
             parts_count,
             tags: source.tags.clone(),
             legal_hold: false,
@@ -330,10 +342,11 @@ impl StoreWrite for MemoryStore {
             last_modified: chrono::Utc::now(),
             content_type: request.content_type.clone(),
             metadata: lower_case_keys(&request.metadata),
-            checksum_sha256: request.checksum_sha256.then(|| StoredChecksum::FullObject {
-                algorithm: "SHA256".into(),
-                base64: BASE64.encode(Sha256::digest(&request.body)),
-            }),
+            checksum: if request.checksum_sha256 {
+                full_sha256(&request.body)
+            } else {
+                default_checksum(&request.body)
+            },
             parts_count: None,
             tags: Vec::new(),
             legal_hold: false,
@@ -346,6 +359,21 @@ impl StoreWrite for MemoryStore {
         }
         let version_id = self.push(&mut state, &request.key, version);
         Ok(PutOutcome::Created { version_id, etag })
+    }
+}
+
+/// The checksum S3 stores when the uploader sent none: full-object CRC64NVME.
+fn default_checksum(body: &[u8]) -> StoredChecksum {
+    StoredChecksum::FullObject {
+        algorithm: ChecksumAlgorithm::Crc64Nvme,
+        base64: BASE64.encode(crc_fast::crc64_nvme(body).to_be_bytes()),
+    }
+}
+
+fn full_sha256(body: &[u8]) -> StoredChecksum {
+    StoredChecksum::FullObject {
+        algorithm: ChecksumAlgorithm::Sha256,
+        base64: BASE64.encode(Sha256::digest(body)),
     }
 }
 

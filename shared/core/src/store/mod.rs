@@ -19,6 +19,7 @@
 //! [`retrying::RetryingStore`] wraps any store to retry transient failures in the run. The S3
 //! adapter lives in the `custody-aws` crate.
 
+mod checksum;
 mod error;
 pub mod faulty;
 pub mod fs;
@@ -26,6 +27,7 @@ pub mod memory;
 mod model;
 pub mod retrying;
 
+pub use checksum::ChecksumAlgorithm;
 pub use error::{StoreError, StoreErrorKind};
 pub use model::*;
 

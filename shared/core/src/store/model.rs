@@ -7,7 +7,7 @@ use std::pin::Pin;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 
-use super::{StoreError, StoreErrorKind};
+use super::{ChecksumAlgorithm, StoreError, StoreErrorKind};
 
 /// One entry of a listing: the current version of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,14 +22,23 @@ pub struct ObjectSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoredChecksum {
     FullObject {
-        algorithm: String,
+        algorithm: ChecksumAlgorithm,
         base64: String,
     },
     Composite {
-        algorithm: String,
+        algorithm: ChecksumAlgorithm,
         base64: String,
         parts: u32,
     },
+}
+
+impl StoredChecksum {
+    pub fn algorithm(&self) -> &ChecksumAlgorithm {
+        match self {
+            StoredChecksum::FullObject { algorithm, .. }
+            | StoredChecksum::Composite { algorithm, .. } => algorithm,
+        }
+    }
 }
 
 /// Server-side encryption of an object.
@@ -59,8 +68,12 @@ pub struct ObjectHead {
     pub content_type: Option<String>,
     /// User metadata (`x-amz-meta-*`) with the prefix removed, keys in lower case.
     pub metadata: BTreeMap<String, String>,
-    /// The stored SHA-256 checksum, when the uploader sent one.
+    /// The stored SHA-256 checksum, when the uploader sent one (the same value as `checksum`
+    /// when its algorithm is SHA-256).
     pub checksum_sha256: Option<StoredChecksum>,
+    /// The checksum stored with the object, of whichever algorithm (S3 stores one per object:
+    /// CRC64NVME by default since December 2024, or the one the uploader sent).
+    pub checksum: Option<StoredChecksum>,
     /// Number of parts when the object was uploaded in parts.
     pub parts_count: Option<u32>,
     /// `Some(true)` when an Object Lock legal hold is ON, `Some(false)` when OFF or never set on a
