@@ -137,6 +137,11 @@ impl SeaweedFs {
             .arg(format!("-s3.config={}", creds.display()))
             .args([
                 "-s3.autoCreateBucket=false",
+                // `weed mini` sizes its volume count from the free disk space; on a crowded disk
+                // it runs out and answers writes with 500 InternalError. A fixed count of small
+                // (not preallocated) volumes makes the tests independent of the disk's state.
+                "-volume.max=200",
+                "-master.volumeSizeLimitMB=256",
                 "-master.telemetry=false",
                 "-webdav=false",
                 "-admin.ui=false",
