@@ -106,6 +106,20 @@ pub fn init() {
         .init();
 }
 
+/// A subscriber writing [`LambdaJson`] lines to `writer`, every level: what [`init`] installs,
+/// for tests that read the log a run wrote.
+pub fn subscriber<W>(writer: W) -> impl Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_max_level(tracing::Level::TRACE)
+        .fmt_fields(JsonFields::new())
+        .event_format(LambdaJson)
+        .finish()
+}
+
 /// The line [`init_error`] writes: a failure before the first invocation, in the log's shape.
 pub fn init_error_line(function: &str, error: &dyn fmt::Display) -> Value {
     serde_json::json!({
