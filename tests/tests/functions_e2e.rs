@@ -60,14 +60,17 @@ struct World {
 impl World {
     async fn new(label: &str) -> World {
         let server = SeaweedFs::shared().await;
+        // One bucket holds both the export (under the organization prefix) and the ledger (under
+        // `custody/ledger/`): the functions open them as two independent stores either way, and
+        // SeaweedFS on a shared machine runs out of volumes for two buckets per test when every
+        // test of this file starts at once.
         let export_bucket = unique_bucket(&format!("{label}-exp"));
-        let ledger_bucket = unique_bucket(&format!("{label}-led"));
+        let ledger_bucket = export_bucket.clone();
         let locked = BucketSpec {
             versioned: true,
             object_lock: true,
         };
         server.create_bucket(&export_bucket, locked).await.unwrap();
-        server.create_bucket(&ledger_bucket, locked).await.unwrap();
         let signer = Signer::generate(ORIGIN).unwrap();
         let key_dir = tempfile::tempdir().unwrap();
         let key_file = key_dir.path().join("ledger.key");
@@ -90,9 +93,21 @@ impl World {
 
     async fn put(&mut self, key: &str, body: Vec<u8>) -> String {
         let store = self.server.store(&self.export_bucket).await;
-        let mut request = PutRequest::new(key.to_string(), body);
-        request.checksum_sha256 = true;
-        let version = match store.put(request).await.unwrap() {
+        // Test setup, not the code under test: a bucket SeaweedFS created a moment ago may answer
+        // 500 InternalError to the first writes while many tests start at once; retry those.
+        let mut attempt = 0;
+        let outcome = loop {
+            let mut request = PutRequest::new(key.to_string(), body.clone());
+            request.checksum_sha256 = true;
+            match store.put(request).await {
+                Err(e) if e.is_retryable() && attempt < 20 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(250 * attempt)).await;
+                }
+                other => break other.unwrap(),
+            }
+        };
+        let version = match outcome {
             PutOutcome::Created {
                 version_id: Some(v),
                 ..
