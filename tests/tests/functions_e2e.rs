@@ -1189,7 +1189,7 @@ async fn no_secret_reaches_a_response_a_log_line_or_an_error() {
     let mut batch = sample_event("s3-batch-v2-no-version.json");
     batch["tasks"][0]["s3Bucket"] = json!(world.export_bucket);
     batch["tasks"][0]["s3Key"] = json!(s3_event_key(&format!("{}nothing-here.opus", conv4())));
-    let events = vec![
+    let events = [
         world.s3_event("s3-put-metadata.json", &meta1()),
         world.eventbridge(
             &sample_event("eventbridge-object-created.json"),
