@@ -72,6 +72,8 @@ echo "   $endpoint"
 
 "$target/debug/custody" keygen --origin "$origin" --out "$work/keys" >/dev/null
 signing_key="$(cat "$work"/keys/*.key)"
+# The auditor trusts the key given to it, never only the one published in the ledger bucket.
+trusted_keys="$(cat "$work"/keys/*.vkey | tr -d '\n')"
 cat >"$work/function.env" <<EOF
 CUSTODY_EXPORT_BUCKET=$export_bucket
 CUSTODY_EXPORT_PREFIX=$org/
@@ -82,6 +84,7 @@ CUSTODY_HOLD_MARKING=tags,metadata,object-lock
 CUSTODY_SIGNING_KEY=$signing_key
 CUSTODY_S3_ENDPOINT=$endpoint
 CUSTODY_S3_PATH_STYLE=true
+CUSTODY_TRUSTED_KEYS=$trusted_keys
 AWS_ACCESS_KEY_ID=$(sed -n 's/^access_key_id=//p' "$work/serve.out")
 AWS_SECRET_ACCESS_KEY=$(sed -n 's/^secret_access_key=//p' "$work/serve.out")
 AWS_REGION=us-east-1

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what the tests need (idempotently), then runs every Rust test
-# (unit, contract and end-to-end against a real S3-compatible server on 127.0.0.1) and the SAM
-# template checks. Exit status non-zero on any failure.
+# The whole test suite: installs what the tests need (idempotently), checks formatting and lints
+# (cargo fmt --check, clippy with -D warnings over every target, the lint settings in the root
+# Cargo.toml's [workspace.lints]), then runs every Rust test (unit, contract and end-to-end against
+# a real S3-compatible server on 127.0.0.1) and the SAM template checks. Exit status non-zero on
+# any failure.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ./scripts/install-tools.sh
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 if [ -x scripts/check-template.sh ]; then
   ./scripts/check-template.sh
 fi

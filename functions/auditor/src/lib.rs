@@ -1,17 +1,28 @@
 //! The auditor Lambda function as a library: read-only questions over the ledger, behind a
 //! Function URL with IAM auth.
 //!
-//! - `GET /records?conversation=&matter=&key=&recording=&event=`: matching records, ledger order
-//! - `GET /verify`: the full verification report (`intact`, failures by block, index and check)
+//! - `GET /records?conversation=&matter=&key=&recording=&event=[&limit=&next=]`: matching
+//!   records in ledger order, a page at a time ([`pages`]): `{"count", "records", "next"}`
+//! - `GET /verify`: `{"verdict": "intact" | "not-intact" | "could-not-verify", "intact", ...the
+//!   verification report}` against the configured trusted keys ([`trust`]) and, when one is
+//!   configured, the pinned checkpoint; 200 only when intact (409 with evidence of tampering,
+//!   503 when verification could not run)
 //! - `GET /receipt?id=<record id>`: an offline receipt for one record (`custody verify-receipt`)
 //! - `GET /checkpoint`: the newest signed checkpoint, to pin for later consistency checks
 
-use std::collections::HashMap;
+pub mod env;
+pub mod pages;
+pub mod request;
+pub mod trust;
 
-use custody_core::ledger::{BlockView, Ledger};
+use std::collections::{BTreeMap, HashMap};
+
+use custody_core::ledger::{BlockView, Checkpoint, Ledger, VerifyReport};
 use custody_core::query::{RecordFilter, find, parse_event};
 use serde::Serialize;
 use serde_json::{Value, json};
+
+use request::Request;
 
 /// A Function URL response.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -47,82 +58,170 @@ impl Response {
     }
 }
 
-/// Answer one Function URL request (the raw event, version 2.0 payload).
-pub async fn handle(ledger: &Ledger, request: &Value) -> Response {
-    let method = request
-        .pointer("/requestContext/http/method")
-        .and_then(Value::as_str)
-        .unwrap_or("GET");
-    let path = request
-        .get("rawPath")
-        .and_then(Value::as_str)
-        .unwrap_or("/");
-    let query: HashMap<String, String> = request
-        .get("queryStringParameters")
-        .and_then(Value::as_object)
-        .map(|q| {
-            q.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let caller = request
-        .pointer("/requestContext/authorizer/iam/userArn")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown");
-    tracing::info!(%caller, %method, %path, ?query, "auditor request");
-    if method != "GET" {
-        return Response::error(405, "the auditor answers GET requests only");
-    }
-    match path.trim_end_matches('/') {
-        "/records" => records(ledger, &query).await,
-        "/verify" => {
-            let report = ledger.verify(None).await;
-            let status = if report.exit_code() == 2 { 500 } else { 200 };
-            Response::json(status, &report)
+/// The verdict of a verification, as `/verify` states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Intact,
+    NotIntact,
+    CouldNotVerify,
+}
+
+impl Verdict {
+    pub fn of(report: &VerifyReport) -> Verdict {
+        if report.error.is_some() {
+            Verdict::CouldNotVerify
+        } else if report.is_intact() {
+            Verdict::Intact
+        } else {
+            Verdict::NotIntact
         }
-        "/receipt" => match query.get("id") {
-            None => Response::error(400, "query parameter id (the record id) is required"),
-            Some(id) => match ledger.receipt(id.trim_start_matches("sha256:")).await {
-                Ok(receipt) => Response::json(200, &receipt),
-                Err(e) => Response::error(404, e.to_string()),
-            },
-        },
-        "/checkpoint" => match ledger.head().await {
-            Ok(Some(head)) => match BlockView::parse(&head.bytes) {
-                Ok(view) => Response::text(200, String::from_utf8_lossy(view.note).into_owned()),
-                Err(e) => Response::error(500, format!("block {}: {e}", head.index)),
-            },
-            Ok(None) => Response::error(404, "the ledger is empty"),
-            Err(e) => Response::error(500, e.to_string()),
-        },
-        _ => Response::error(
-            404,
-            format!("no route {path}; use /records, /verify, /receipt or /checkpoint"),
-        ),
+    }
+
+    /// 200 intact, 409 evidence of tampering or a fork, 503 could not verify.
+    pub fn status(self) -> u16 {
+        match self {
+            Verdict::Intact => 200,
+            Verdict::NotIntact => 409,
+            Verdict::CouldNotVerify => 503,
+        }
     }
 }
 
-async fn records(ledger: &Ledger, query: &HashMap<String, String>) -> Response {
-    let event = match query.get("event").map(|e| parse_event(e)).transpose() {
-        Ok(event) => event,
-        Err(e) => return Response::error(400, format!("query parameter event: {e}")),
-    };
-    let filter = RecordFilter {
-        conversation: query.get("conversation").cloned(),
-        matter: query.get("matter").cloned(),
-        key: query.get("key").cloned(),
-        recording: query.get("recording").cloned(),
-        event,
-    };
-    if filter == RecordFilter::default() {
-        return Response::error(
-            400,
-            "give at least one of conversation, matter, key, recording, event",
-        );
+/// The auditor over a ledger opened with the configured trusted keys.
+pub struct Auditor<'a> {
+    pub ledger: &'a Ledger,
+    pub pinned: Option<Checkpoint>,
+}
+
+/// Answer one Function URL request with no pinned checkpoint.
+pub async fn handle(ledger: &Ledger, payload: &Value) -> Response {
+    Auditor {
+        ledger,
+        pinned: None,
     }
-    match find(ledger, &filter).await {
-        Ok(found) => Response::json(200, &json!({ "count": found.len(), "records": found })),
-        Err(e) => Response::error(500, e.to_string()),
+    .handle(payload)
+    .await
+}
+
+impl Auditor<'_> {
+    /// Answer one Function URL request (the raw event, payload format 2.0).
+    pub async fn handle(&self, payload: &Value) -> Response {
+        let request = match Request::parse(payload) {
+            Ok(request) => request,
+            Err(e) => return Response::error(400, e.to_string()),
+        };
+        tracing::info!(
+            caller = request.caller.as_deref().unwrap_or("unknown"),
+            method = %request.method,
+            path = %request.path,
+            query = %serde_json::to_string(&request.query).unwrap_or_default(),
+            "auditor request"
+        );
+        if request.method != "GET" {
+            return Response::error(405, "the auditor answers GET requests only");
+        }
+        let query = &request.query;
+        match request.path.trim_end_matches('/') {
+            "/records" => self.records(query).await,
+            "/verify" => self.verify().await,
+            "/receipt" => match query.get("id") {
+                None => Response::error(400, "query parameter id (the record id) is required"),
+                Some(id) => match self.ledger.receipt(id.trim_start_matches("sha256:")).await {
+                    Ok(receipt) => Response::json(200, &receipt),
+                    Err(e) => Response::error(404, e.to_string()),
+                },
+            },
+            "/checkpoint" => match self.ledger.head().await {
+                Ok(Some(head)) => match BlockView::parse(&head.bytes) {
+                    Ok(view) => {
+                        Response::text(200, String::from_utf8_lossy(view.note).into_owned())
+                    }
+                    Err(e) => Response::error(500, format!("block {}: {e}", head.index)),
+                },
+                Ok(None) => Response::error(404, "the ledger is empty"),
+                Err(e) => Response::error(500, e.to_string()),
+            },
+            path => Response::error(
+                404,
+                format!("no route {path}; use /records, /verify, /receipt or /checkpoint"),
+            ),
+        }
+    }
+
+    async fn verify(&self) -> Response {
+        let report = self.ledger.verify(self.pinned.as_ref()).await;
+        let verdict = Verdict::of(&report);
+        let mut body = json!({ "verdict": verdict, "intact": verdict == Verdict::Intact });
+        if let (Value::Object(body), Ok(Value::Object(report))) =
+            (&mut body, serde_json::to_value(&report))
+        {
+            body.extend(report);
+        }
+        if verdict != Verdict::Intact {
+            tracing::error!(
+                verdict = ?verdict,
+                failures = report.failures.len(),
+                error = report.error.as_deref(),
+                "the ledger did not verify"
+            );
+        }
+        Response::json(verdict.status(), &body)
+    }
+
+    async fn records(&self, query: &BTreeMap<String, String>) -> Response {
+        let event = match query.get("event").map(|e| parse_event(e)).transpose() {
+            Ok(event) => event,
+            Err(e) => return Response::error(400, format!("query parameter event: {e}")),
+        };
+        let (after, limit) = match (
+            query.get("next").map(|t| pages::parse_token(t)).transpose(),
+            pages::parse_limit(query.get("limit")),
+        ) {
+            (Ok(after), Ok(limit)) => (after, limit),
+            (Err(e), _) | (_, Err(e)) => return Response::error(400, e.to_string()),
+        };
+        let filter = RecordFilter {
+            conversation: query.get("conversation").cloned(),
+            matter: query.get("matter").cloned(),
+            key: query.get("key").cloned(),
+            recording: query.get("recording").cloned(),
+            event,
+        };
+        if filter == RecordFilter::default() {
+            return Response::error(
+                400,
+                "give at least one of conversation, matter, key, recording, event",
+            );
+        }
+        let found = match find(self.ledger, &filter).await {
+            Ok(found) => found,
+            Err(e) => return Response::error(500, e.to_string()),
+        };
+        let mut page = Vec::new();
+        let mut bytes = 0;
+        let mut rest = found
+            .into_iter()
+            .filter(|m| after.is_none_or(|a| m.leaf_index > a))
+            .peekable();
+        while let Some(found) = rest.peek() {
+            let value = serde_json::to_value(found).expect("records serialize");
+            let size = value.to_string().len();
+            if page.len() == limit || (!page.is_empty() && bytes + size > pages::MAX_PAGE_BYTES) {
+                break;
+            }
+            bytes += size;
+            page.push((found.leaf_index, value));
+            rest.next();
+        }
+        let next = match (rest.peek(), page.last()) {
+            (Some(_), Some((last, _))) => Some(pages::token_after(*last)),
+            _ => None,
+        };
+        let records: Vec<Value> = page.into_iter().map(|(_, v)| v).collect();
+        Response::json(
+            200,
+            &json!({ "count": records.len(), "records": records, "next": next }),
+        )
     }
 }
