@@ -120,6 +120,22 @@ async fn head_reports_the_fields_of_a_version(backend: &dyn Backend) {
             head.checksum_sha256, None,
             "no SHA-256 stored unless asked for"
         );
+        // Without a requested algorithm a checksum is still stored (S3: CRC64NVME by default;
+        // the SDK sends CRC32; the local adapters keep CRC64NVME), full-object and of the content.
+        match &head.checksum {
+            Some(StoredChecksum::FullObject { algorithm, base64 }) => {
+                let expected = custody_core::digest::stored_checksum_of(algorithm, body)
+                    .unwrap_or_else(|| panic!("{algorithm} is not an S3 algorithm"));
+                assert_eq!(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(base64)
+                        .unwrap(),
+                    expected,
+                    "stored {algorithm} checksum"
+                );
+            }
+            other => panic!("expected a full-object checksum, HEAD said {other:?}"),
+        }
         assert_eq!(head.legal_hold, None, "no Object Lock on this bucket");
         assert!(head.last_modified.is_some());
 

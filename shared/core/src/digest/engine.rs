@@ -1,4 +1,7 @@
 //! The hashing engine: pinned versions, concurrent ranged GETs, in-order hashing off the runtime.
+//!
+//! Over 500 lines: the pipeline (budget, parts in flight, in-order hand-off to the hashing
+//! threads) is one mechanism whose pieces only make sense together.
 
 use std::collections::VecDeque;
 use std::future::Future;

@@ -4,6 +4,8 @@
 //! that unit tests of the engines see them without a server. End-to-end tests use a
 //! fault-injecting HTTP proxy in front of a real S3-compatible server instead.
 //!
+//! Over 500 lines: one wrapper for every call of the three ports, and its own tests.
+//!
 //! Every call is counted per action, so a test can also assert on how many requests were made;
 //! every GET is logged with its version and range, and bodies still open are counted. A body
 //! *shape* ([`BodyShape`]: chunk size and a pause per chunk) makes reads look like a network's.
