@@ -239,7 +239,7 @@ fn observed_of(object: &DiscoveredObject) -> Observed {
         size: head.map(|h| h.size),
         etag: head.map(|h| h.etag.clone()),
         s3_checksum: head
-            .and_then(|h| h.checksum_sha256.as_ref())
+            .and_then(|h| h.checksum.as_ref().or(h.checksum_sha256.as_ref()))
             .map(|c| match c {
                 StoredChecksum::FullObject { algorithm, base64 } => format!("{algorithm}:{base64}"),
                 StoredChecksum::Composite {

@@ -155,9 +155,15 @@ pub async fn ingest(
 /// The digest disagreeing with the ETag, the stored checksum or the manifest's expectation.
 fn digest_findings(outcome: &ObjectOutcome, digest: &ObjectDigest) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let stored = match &digest.cross_check {
+        crate::digest::CrossCheck::StoredChecksum { algorithm } => {
+            format!("stored full-object {algorithm} checksum")
+        }
+        _ => "stored checksum".to_string(),
+    };
     for (what, check) in [
         ("ETag (MD5 of the content)", &digest.etag_check),
-        ("stored x-amz-checksum-sha256", &digest.checksum_check),
+        (stored.as_str(), &digest.checksum_check),
     ] {
         if let Check::Mismatch { expected, actual } = check {
             findings.push(Finding::Mismatch {

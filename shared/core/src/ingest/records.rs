@@ -334,7 +334,8 @@ pub fn hashed_record(
         new_version_id: None,
     };
     let detail = format!(
-        "SHA-256 of the exported version; ETag check: {}; stored checksum check: {}",
+        "SHA-256 of the exported version; cross-check: {}; ETag check: {}; stored checksum check: {}",
+        digest.cross_check,
         check_text(&digest.etag_check),
         check_text(&digest.checksum_check)
     );
