@@ -78,7 +78,11 @@ pub async fn handle(ledger: &Ledger, request: &Value) -> Response {
         "/records" => records(ledger, &query).await,
         "/verify" => {
             let report = ledger.verify(None).await;
-            let status = if report.exit_code() == 2 { 500 } else { 200 };
+            let status = if report.verdict() == custody_core::ledger::Verdict::CouldNotRun {
+                500
+            } else {
+                200
+            };
             Response::json(status, &report)
         }
         "/receipt" => match query.get("id") {

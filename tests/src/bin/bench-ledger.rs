@@ -21,7 +21,7 @@ use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use custody_core::ledger::{
     Checkpoint, CustodyRecord, EventKind, How, Layout, Ledger, LedgerConfig, Outcome, Signer, Tip,
-    TrustedKeys, VerifyInput, What, Where, Who, Why, build_block, verify_blocks_timed,
+    Trust, TrustedKeys, VerifyInput, What, Where, Who, Why, build_block, verify_blocks_timed,
 };
 use custody_core::store::fs::FsStore;
 
@@ -197,9 +197,9 @@ async fn measure(lines: &[Vec<u8>], per_block: usize, keep: bool) -> Result<Rate
             location: "memory".into(),
             origin: ORIGIN,
             trusted: &trusted,
-            trust: "bench".into(),
+            trust: Trust::PinnedKeys,
             pinned: pin,
-            strays: Vec::new(),
+            found: Vec::new(),
             blocks: blocks.clone(),
         };
         let t = Instant::now();

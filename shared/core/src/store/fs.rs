@@ -45,7 +45,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -550,7 +550,44 @@ impl Folder {
             .with_key(key)
             .with_code("NoSuchKey")
         };
-        let file = match File::open(path) {
+        // Not a regular file (a FIFO, a socket, a device, an empty folder): an error naming it,
+        // never "no such key" and never an open that blocks. The type is checked before opening,
+        // and the open is non-blocking in case the name changes type in between.
+        let not_an_object = |what: &str| {
+            StoreError::new(
+                StoreErrorKind::InvalidRequest,
+                action,
+                format!("{} is {what}, not a regular file", path.display()),
+            )
+            .with_key(key)
+            .with_code("NotAnObject")
+        };
+        match fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(meta) if meta.is_dir() => {
+                let empty = fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+                return Err(if empty {
+                    not_an_object("an empty folder")
+                } else {
+                    not_found()
+                });
+            }
+            Ok(meta) => return Err(not_an_object(&file_kind(&meta))),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Err(not_found());
+            }
+            Err(e) => return Err(io_error(action, Some(key), path, e)),
+        }
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+        {
             Ok(f) => f,
             Err(e)
                 if matches!(
@@ -566,7 +603,7 @@ impl Folder {
             .metadata()
             .map_err(|e| io_error(action, Some(key), path, e))?;
         if !meta.is_file() {
-            return Err(not_found());
+            return Err(not_an_object(&file_kind(&meta)));
         }
         Ok((file, meta))
     }
@@ -1201,6 +1238,23 @@ fn chunk_stream(file: File, length: u64) -> super::ChunkStream {
             Some((Ok(chunk), (file, left)))
         },
     ))
+}
+
+/// What kind of file a non-regular file is, for messages.
+fn file_kind(meta: &fs::Metadata) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_fifo() {
+        "a FIFO".into()
+    } else if t.is_socket() {
+        "a socket".into()
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device".into()
+    } else if t.is_dir() {
+        "a folder".into()
+    } else {
+        "not a regular file".into()
+    }
 }
 
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
