@@ -33,8 +33,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use custody_core::store::{
     BucketConfig, ByteRange, CopyInPlace, CopyOutcome, Encryption, ObjectBody, ObjectHead,
-    ObjectSummary, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind, StoreMark,
-    StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
+    ObjectSummary, ObjectVersion, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind,
+    StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
 };
 
 /// Characters left as they are in an encoded `CopySource`: RFC 3986 unreserved plus `/`.
@@ -492,6 +492,51 @@ impl StoreRead for S3Store {
         }
         summaries.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(summaries)
+    }
+
+    /// ListObjectVersions, page by page (key and version-id markers). Needs
+    /// `s3:ListBucketVersions`; an unversioned bucket answers one `null` version per key.
+    async fn list_versions(&self, prefix: &str) -> Result<Option<Vec<ObjectVersion>>, StoreError> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListObjectVersions", None, e))?;
+            for v in page.versions() {
+                out.push(ObjectVersion {
+                    key: v.key().unwrap_or_default().to_string(),
+                    version_id: v.version_id().unwrap_or("null").to_string(),
+                    is_latest: v.is_latest().unwrap_or(false),
+                    delete_marker: false,
+                });
+            }
+            for m in page.delete_markers() {
+                out.push(ObjectVersion {
+                    key: m.key().unwrap_or_default().to_string(),
+                    version_id: m.version_id().unwrap_or("null").to_string(),
+                    is_latest: m.is_latest().unwrap_or(false),
+                    delete_marker: true,
+                });
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            version_marker = page.next_version_id_marker().map(str::to_string);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(Some(out))
     }
 
     async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {

@@ -61,8 +61,8 @@ use sha2::{Digest, Sha256};
 
 use super::{
     BucketConfig, BucketSpec, ByteRange, CopyInPlace, CopyOutcome, ObjectBody, ObjectHead,
-    ObjectSummary, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind, StoreMark,
-    StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
+    ObjectSummary, ObjectVersion, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind,
+    StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
 };
 
 const SIDECAR: &str = ".custody-store";
@@ -277,6 +277,17 @@ impl StoreRead for FsStore {
         })
     }
 
+    async fn list_versions(&self, prefix: &str) -> Result<Option<Vec<ObjectVersion>>, StoreError> {
+        if !self.inner.config.versioned {
+            return Ok(None);
+        }
+        let prefix = prefix.to_string();
+        self.blocking("ListObjectVersions", move |folder| {
+            folder.list_versions(&prefix).map(Some)
+        })
+        .await
+    }
+
     async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
         let config = self.inner.config;
         Ok(BucketConfig {
@@ -432,6 +443,50 @@ impl Folder {
             });
         }
         Ok(summaries)
+    }
+
+    /// Every generation of every key under `prefix` (a versioned folder keeps them all), newest
+    /// first per key, the current one marked latest.
+    fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, StoreError> {
+        const ACTION: &str = "ListObjectVersions";
+        let keys_dir = self.root.join(SIDECAR).join("keys");
+        let entries = match fs::read_dir(&keys_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(ACTION, None, &keys_dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let dir = entry
+                .map_err(|e| io_error(ACTION, None, &keys_dir, e))?
+                .path();
+            let Ok(key) = fs::read_to_string(dir.join("key.txt")) else {
+                continue;
+            };
+            if !key.starts_with(prefix) {
+                continue;
+            }
+            let current = self.current(ACTION, &key).ok().and_then(|r| r.generation);
+            let mut generations: Vec<String> = fs::read_dir(&dir)
+                .map_err(|e| io_error(ACTION, Some(&key), &dir, e))?
+                .filter_map(|e| {
+                    let name = e.ok()?.file_name().into_string().ok()?;
+                    let g = name.strip_suffix(".data")?;
+                    is_generation_id(g).then(|| g.to_string())
+                })
+                .collect();
+            generations.sort_unstable_by(|a, b| b.cmp(a));
+            for g in generations {
+                out.push(ObjectVersion {
+                    is_latest: current.as_ref().is_some_and(|(c, _)| *c == g),
+                    key: key.clone(),
+                    version_id: g,
+                    delete_marker: false,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 
     /// Finds one version of a key and opens its content.

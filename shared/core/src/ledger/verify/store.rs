@@ -2,9 +2,10 @@
 //! `blocks/`, every block (size-capped), the positions the listing cannot show (the one after the
 //! newest block, and the first of each gap: a key there that is not a readable object, such as
 //! a FIFO on a folder, is a failure, never skipped), and the versions of `blocks/` and `keys/`
-//! where the store keeps versions (an object with two versions was overwritten).
+//! where the store keeps versions (an object with two versions was overwritten; a store that
+//! keeps none, or a listing refused for want of `s3:ListBucketVersions`, is a notice).
 
-use crate::store::StoreErrorKind;
+use crate::store::{ObjectVersion, StoreErrorKind};
 
 use super::super::checkpoint::Checkpoint;
 use super::super::log::{Ledger, ReadBlockError};
@@ -38,9 +39,15 @@ impl Ledger {
                 )
             })
             .collect();
-        match self.overwritten().await {
-            Ok(f) => found.extend(f),
-            Err(e) => return could_not_run(e.to_string()),
+        let mut notices = Vec::new();
+        for prefix in [self.layout().blocks_prefix(), self.layout().keys_prefix()] {
+            match self.store().list_versions(&prefix).await {
+                Ok(Some(versions)) => found.extend(self.overwritten(&versions)),
+                Ok(None) => notices.push(format!(
+                    "versions of {prefix} not checked: the store keeps no versions"
+                )),
+                Err(e) => notices.push(format!("versions of {prefix} not checked: {e}")),
+            }
         }
         let mut blocks = Vec::with_capacity(listed.len());
         for (index, read) in self.fetch_blocks(&listed).await {
@@ -64,7 +71,6 @@ impl Ledger {
             }
         }
         // Positions a listing does not show: after the newest block, and where gaps start.
-        let mut notices = Vec::new();
         let mut probes = vec![listed.last().map_or(0, |b| b.index.saturating_add(1))];
         let mut expected = 0u64;
         for b in &listed {
@@ -111,9 +117,38 @@ impl Ledger {
         }
     }
 
-    /// `overwritten` failures for every object under `blocks/` and `keys/` with more than one
-    /// version, where the store keeps versions.
-    async fn overwritten(&self) -> Result<Vec<Failure>, crate::store::StoreError> {
-        Ok(Vec::new())
+    /// An `overwritten` failure for every key with more than one version or delete marker:
+    /// blocks and keys are written once, so a second version means one was overwritten (or
+    /// deleted), and the old version is named beside the current one.
+    fn overwritten(&self, versions: &[ObjectVersion]) -> Vec<Failure> {
+        versions
+            .chunk_by(|a, b| a.key == b.key)
+            .filter(|same_key| same_key.len() > 1)
+            .map(|same_key| {
+                let key = &same_key[0].key;
+                let named: Vec<String> = same_key
+                    .iter()
+                    .map(|v| {
+                        let mut label = v.version_id.clone();
+                        if v.delete_marker {
+                            label.push_str(" (delete marker)");
+                        }
+                        if v.is_latest {
+                            label.push_str(" (current)");
+                        }
+                        label
+                    })
+                    .collect();
+                Failure::at(
+                    LedgerCheck::Overwritten,
+                    self.layout().block_index(key),
+                    format!(
+                        "{key} has {} versions: {}; it was written more than once",
+                        same_key.len(),
+                        named.join(", ")
+                    ),
+                )
+            })
+            .collect()
     }
 }
