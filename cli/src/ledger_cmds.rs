@@ -139,21 +139,36 @@ fn write_secret(path: &Path, text: &str) -> Result<()> {
 }
 
 pub async fn verify(args: VerifyArgs) -> ExitCode {
+    // With --json, a run that cannot start still prints a report whose verdict says so.
+    let refuse = |e: anyhow::Error| {
+        if args.json {
+            let report = VerifyReport::could_not_run(
+                args.ledger.ledger.clone(),
+                args.ledger.origin.clone().unwrap_or_default(),
+                format!("{e:#}"),
+            );
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("a report serializes")
+            );
+        }
+        could_not_run(e)
+    };
     if args.require_pinned && args.ledger.keys.is_empty() {
-        return could_not_run(anyhow!(
+        return refuse(anyhow!(
             "--require-pinned: give the keys to trust with --key (the keys published in the \
              bucket can be replaced by anyone who can write it)"
         ));
     }
     let ledger = match open_ledger(&args.ledger).await {
         Ok(l) => l,
-        Err(e) => return could_not_run(e),
+        Err(e) => return refuse(e),
     };
     let pinned = match &args.pinned {
         None => None,
         Some(path) => match read_checkpoint(path) {
             Ok(c) => Some(c),
-            Err(e) => return could_not_run(e),
+            Err(e) => return refuse(e),
         },
     };
     let report = ledger.verify(pinned.as_ref()).await;

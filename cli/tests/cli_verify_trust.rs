@@ -159,6 +159,9 @@ fn without_pinned_keys_the_verdict_says_unpinned_and_require_pinned_refuses() {
     assert_eq!(json["trust"], "published-keys");
     assert_eq!(json["verdict"], "intact");
     run(&["verify", &d.ledger, "--require-pinned"], 2);
+    let (json, _) = run(&["verify", &d.ledger, "--require-pinned", "--json"], 2);
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["verdict"], "could_not_run");
     let (out, _) = run(
         &["verify", &d.ledger, "--key", &d.vkey, "--require-pinned"],
         0,
