@@ -15,3 +15,16 @@ if [ -x scripts/check-template.sh ]; then
 fi
 cargo test --workspace --all-targets --locked --no-fail-fast
 cargo test --workspace --doc --locked --no-fail-fast
+
+# --- fuzzing (ledger hardening, issue 11; fuzz/README.md) -------------------------------------
+# Each cargo-fuzz target for a bounded time (CUSTODY_FUZZ_SECONDS, default 20), only where a
+# nightly toolchain with cargo-fuzz is installed; a crash fails the suite.
+if cargo +nightly fuzz --version >/dev/null 2>&1; then
+  for target in $(cargo +nightly fuzz list); do
+    echo "fuzzing $target for ${CUSTODY_FUZZ_SECONDS:-20} s"
+    cargo +nightly fuzz run "$target" -- -max_total_time="${CUSTODY_FUZZ_SECONDS:-20}"
+  done
+else
+  echo "fuzzing skipped: no nightly toolchain with cargo-fuzz (rustup toolchain install nightly; cargo install cargo-fuzz)"
+fi
+# --- end of fuzzing ------------------------------------------------------------------------------

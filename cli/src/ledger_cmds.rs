@@ -1,4 +1,8 @@
 //! `custody keygen`, `custody verify`, `custody receipt`, `custody verify-receipt`.
+//!
+//! Exit status of `verify`: 0 intact (or empty, with no pinned checkpoint), 1 evidence of
+//! tampering or damage (an empty ledger against a pinned checkpoint is truncation), 2 could not
+//! run (no verdict at all; `--require-pinned` without `--key` is one).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +13,8 @@ use clap::Args;
 use custody_aws::open;
 use custody_aws::s3::S3Options;
 use custody_core::ledger::{
-    BlockView, Checkpoint, Layout, Ledger, LedgerConfig, Receipt, Signer, TrustedKeys, VerifierKey,
+    BlockView, Checkpoint, Layout, Ledger, LedgerConfig, Receipt, Signer, TrustedKeys, Verdict,
+    VerifierKey, VerifyReport,
 };
 use custody_core::store::ObjectStore;
 
@@ -31,7 +36,8 @@ pub struct KeygenArgs {
 pub struct LedgerArgs {
     /// `s3://bucket/prefix` or a local folder holding the ledger.
     ledger: String,
-    /// Checkpoint origin; default: the name of the given or published keys.
+    /// Checkpoint origin every checkpoint must name; default: the one name of the keys given
+    /// with --key (required when they carry several names).
     #[arg(long)]
     origin: Option<String>,
     /// A verifier key file (C2SP vkey) to trust; repeatable. Without it, the keys published
@@ -53,9 +59,13 @@ pub struct VerifyArgs {
     /// A signed checkpoint saved earlier: the ledger must extend it (no truncation, no fork).
     #[arg(long)]
     pinned: Option<PathBuf>,
-    /// Write the newest signed checkpoint here, to pin next time.
+    /// Write the newest signed checkpoint here, to pin next time: only when the ledger is
+    /// intact, and only a checkpoint whose signature a trusted key verified.
     #[arg(long)]
     save_checkpoint: Option<PathBuf>,
+    /// Refuse to verify against keys published in the bucket: without --key, exit 2.
+    #[arg(long)]
+    require_pinned: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -129,15 +139,36 @@ fn write_secret(path: &Path, text: &str) -> Result<()> {
 }
 
 pub async fn verify(args: VerifyArgs) -> ExitCode {
+    // With --json, a run that cannot start still prints a report whose verdict says so.
+    let refuse = |e: anyhow::Error| {
+        if args.json {
+            let report = VerifyReport::could_not_run(
+                args.ledger.ledger.clone(),
+                args.ledger.origin.clone().unwrap_or_default(),
+                format!("{e:#}"),
+            );
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("a report serializes")
+            );
+        }
+        could_not_run(e)
+    };
+    if args.require_pinned && args.ledger.keys.is_empty() {
+        return refuse(anyhow!(
+            "--require-pinned: give the keys to trust with --key (the keys published in the \
+             bucket can be replaced by anyone who can write it)"
+        ));
+    }
     let ledger = match open_ledger(&args.ledger).await {
         Ok(l) => l,
-        Err(e) => return could_not_run(e),
+        Err(e) => return refuse(e),
     };
     let pinned = match &args.pinned {
         None => None,
         Some(path) => match read_checkpoint(path) {
             Ok(c) => Some(c),
-            Err(e) => return could_not_run(e),
+            Err(e) => return refuse(e),
         },
     };
     let report = ledger.verify(pinned.as_ref()).await;
@@ -149,13 +180,30 @@ pub async fn verify(args: VerifyArgs) -> ExitCode {
     } else {
         print!("{report}");
     }
-    if let (Some(path), Some(cp)) = (&args.save_checkpoint, &report.latest_checkpoint)
-        && let Err(e) = std::fs::write(path, cp)
-    {
-        eprintln!("error: writing {}: {e}", path.display());
-        return ExitCode::from(COULD_NOT_RUN);
+    if let Some(path) = &args.save_checkpoint {
+        match (&report.verdict(), &report.latest_checkpoint) {
+            (Verdict::Intact, Some(cp)) => {
+                if let Err(e) = std::fs::write(path, cp) {
+                    eprintln!("error: writing {}: {e}", path.display());
+                    return ExitCode::from(COULD_NOT_RUN);
+                }
+            }
+            _ => eprintln!(
+                "checkpoint not saved to {}: only the checkpoint of an intact ledger is saved",
+                path.display()
+            ),
+        }
     }
-    ExitCode::from(report.exit_code())
+    ExitCode::from(exit_code(&report))
+}
+
+/// 0 intact or empty, 1 tampering or damage, 2 could not run.
+fn exit_code(report: &VerifyReport) -> u8 {
+    match report.verdict() {
+        Verdict::Intact | Verdict::Empty => 0,
+        Verdict::Tampered => 1,
+        Verdict::CouldNotRun => COULD_NOT_RUN,
+    }
 }
 
 pub async fn receipt(args: ReceiptArgs) -> ExitCode {
@@ -163,8 +211,13 @@ pub async fn receipt(args: ReceiptArgs) -> ExitCode {
         Ok(l) => l,
         Err(e) => return could_not_run(e),
     };
-    let receipt = match ledger.receipt(&args.id).await {
-        Ok(r) => r,
+    let receipt = match ledger.receipt_checked(&args.id).await {
+        Ok((r, index_note)) => {
+            if let Some(why) = index_note {
+                eprintln!("note: found by scanning the blocks: {why}");
+            }
+            r
+        }
         Err(custody_core::ledger::LedgerError::RecordNotFound(id)) => {
             eprintln!("record {id} is not in the ledger {}", ledger.location());
             return ExitCode::from(1);
@@ -283,19 +336,26 @@ async fn open_ledger(args: &LedgerArgs) -> Result<Ledger> {
     Ok(Ledger::open(store, &prefix, config, None).await?)
 }
 
-/// The origin when not given: the one name of the given keys, else of the published keys, else
-/// what block 0's checkpoint says. Signatures are still checked against trusted keys only.
+/// The origin when not given: the one name of the given keys (several names need `--origin`);
+/// without keys (unpinned), the one name of the published keys, else what block 0 says.
 async fn discover_origin(
     store: &Arc<dyn ObjectStore>,
     prefix: &str,
     keys: &[VerifierKey],
 ) -> Result<String> {
-    let one_name = |names: Vec<String>| -> Option<String> {
-        let first = names.first()?.clone();
-        names.iter().all(|n| *n == first).then_some(first)
-    };
-    if let Some(name) = one_name(keys.iter().map(|k| k.name().to_string()).collect()) {
-        return Ok(name);
+    let mut names: Vec<String> = keys.iter().map(|k| k.name().to_string()).collect();
+    names.sort();
+    names.dedup();
+    match names.as_slice() {
+        [one] => return Ok(one.clone()),
+        [] => {}
+        several => {
+            return Err(anyhow!(
+                "the keys given carry several names ({}): say which origin the ledger must have \
+                 with --origin",
+                several.join(", ")
+            ));
+        }
     }
     let layout = Layout::new(prefix);
     let mut published = Vec::new();
@@ -305,13 +365,15 @@ async fn discover_origin(
             published.push(k.name().to_string());
         }
     }
-    if let Some(name) = one_name(published) {
-        return Ok(name);
+    published.sort();
+    published.dedup();
+    if let [one] = published.as_slice() {
+        return Ok(one.clone());
     }
     let bytes = store
         .get_bytes(&layout.block(0), None)
         .await
-        .context("no --origin, no published keys, and block 0 is unreadable")?;
+        .context("no --origin, no --key, and block 0 is unreadable")?;
     let view = BlockView::parse(&bytes).map_err(|e| anyhow!("block 0: {e}"))?;
     Ok(view
         .checkpoint()

@@ -4,7 +4,7 @@
 mod ledger_common;
 
 use custody_core::ledger::{
-    BlockView, Check, Ledger, LedgerConfig, Receipt, Signer, TrustedKeys, build_block, tip_of,
+    BlockView, Ledger, LedgerCheck, LedgerConfig, Receipt, Signer, TrustedKeys, build_block, tip_of,
 };
 use custody_core::store::PutRequest;
 use ledger_common::*;
@@ -67,7 +67,10 @@ async fn a_crash_between_the_block_and_its_markers_does_not_duplicate() {
     let lines: Vec<Vec<u8>> = records("a", 3..6).iter().map(|r| r.to_line()).collect();
     let block = build_block(&tip, &lines, ORIGIN, &signer, "2024-05-01T12:00:00.000Z").unwrap();
     write_block(dir.path(), 1, &block.bytes);
-    assert!(ledger.locate(&record("a", 4).id).await.unwrap().is_none());
+    // Its markers are missing: a lookup says so and finds the record by scanning.
+    let (placed, why) = ledger.locate_checked(&record("a", 4).id).await.unwrap();
+    assert_eq!(placed.map(|p| (p.block, p.leaf_index)), Some((1, 4)));
+    assert!(why.unwrap().contains("no identity marker"));
 
     // The retry of that batch finds every record already there.
     let out = ledger.append(records("a", 2..7)).await.unwrap();
@@ -124,7 +127,7 @@ async fn rotated_keys_keep_old_blocks_verifiable() {
         .await
         .unwrap();
     let report = pinned_keys.verify(None).await;
-    assert_eq!(report.failed_checks(), vec![Check::Signature]);
+    assert_eq!(report.failed_checks(), vec![LedgerCheck::Signature]);
     assert_eq!(report.failures[0].block, Some(0));
 }
 
@@ -149,18 +152,27 @@ async fn a_receipt_verifies_offline_and_fails_when_altered() {
     let mut edited = back.clone();
     edited.record = edited.record.replace("\"size\":1012", "\"size\":1013");
     assert_ne!(edited.record, back.record);
-    assert_eq!(edited.verify(&trusted).unwrap_err().check, Check::Root);
+    assert_eq!(
+        edited.verify(&trusted).unwrap_err().check,
+        LedgerCheck::Root
+    );
 
     let mut moved = back.clone();
     moved.leaf_index = 13;
-    assert_eq!(moved.verify(&trusted).unwrap_err().check, Check::Root);
+    assert_eq!(moved.verify(&trusted).unwrap_err().check, LedgerCheck::Root);
 
     let mut bad_proof = back.clone();
     bad_proof.inclusion_proof.swap(0, 1);
-    assert_eq!(bad_proof.verify(&trusted).unwrap_err().check, Check::Root);
+    assert_eq!(
+        bad_proof.verify(&trusted).unwrap_err().check,
+        LedgerCheck::Root
+    );
 
     let foreign = TrustedKeys::new(vec![Signer::generate(ORIGIN).unwrap().verifier_key()]);
-    assert_eq!(back.verify(&foreign).unwrap_err().check, Check::Signature);
+    assert_eq!(
+        back.verify(&foreign).unwrap_err().check,
+        LedgerCheck::Signature
+    );
 
     // Without the identity marker the receipt is found by reading the blocks.
     std::fs::remove_file(

@@ -6,8 +6,8 @@
 mod ledger_common;
 
 use custody_core::ledger::{
-    BlockView, Check, Checkpoint, Ledger, LedgerConfig, Signer, Tip, VerifyReport, build_block,
-    tip_of,
+    BlockView, Checkpoint, Ledger, LedgerCheck, LedgerConfig, Signer, Tip, Verdict, VerifyReport,
+    build_block, tip_of,
 };
 use custody_core::store::PutRequest;
 use ledger_common::*;
@@ -40,7 +40,7 @@ fn latest_checkpoint(report: &VerifyReport) -> Checkpoint {
     Checkpoint::parse(report.latest_checkpoint.as_ref().unwrap().as_bytes()).unwrap()
 }
 
-fn assert_only(report: &VerifyReport, check: Check, block: Option<u64>) {
+fn assert_only(report: &VerifyReport, check: LedgerCheck, block: Option<u64>) {
     assert_eq!(
         report.failed_checks(),
         vec![check],
@@ -52,7 +52,7 @@ fn assert_only(report: &VerifyReport, check: Check, block: Option<u64>) {
             "expected the failure at block {b}:\n{report}"
         );
     }
-    assert_eq!(report.exit_code(), 1);
+    assert_eq!(report.verdict(), Verdict::Tampered);
     let text = report.to_string();
     assert!(text.contains(&format!("[{check}]")), "{text}");
 }
@@ -62,7 +62,7 @@ async fn the_untampered_ledger_passes() {
     let f = fixture().await;
     let report = f.ledger.verify(None).await;
     assert!(report.is_intact(), "{report}");
-    assert_eq!(report.exit_code(), 0);
+    assert_eq!(report.verdict(), Verdict::Intact);
     assert_eq!(report.records, (BLOCKS * PER_BLOCK) as u64);
     assert_eq!(report.tree_size, (BLOCKS * PER_BLOCK) as u64);
     let pinned = latest_checkpoint(&report);
@@ -80,7 +80,7 @@ async fn editing_one_record_byte_fails_the_root() {
         .into_bytes();
     assert_ne!(p.records[1], line.as_bytes());
     write_block(&f.path, 2, &join(&p));
-    assert_only(&f.ledger.verify(None).await, Check::Root, Some(2));
+    assert_only(&f.ledger.verify(None).await, LedgerCheck::Root, Some(2));
 }
 
 #[tokio::test]
@@ -89,7 +89,11 @@ async fn dropping_a_record_fails_the_record_count() {
     let mut p = split(&read_block(&f.path, 2));
     p.records.remove(1);
     write_block(&f.path, 2, &join(&p));
-    assert_only(&f.ledger.verify(None).await, Check::RecordCount, Some(2));
+    assert_only(
+        &f.ledger.verify(None).await,
+        LedgerCheck::RecordCount,
+        Some(2),
+    );
 }
 
 #[tokio::test]
@@ -98,7 +102,7 @@ async fn swapping_two_records_fails_the_root() {
     let mut p = split(&read_block(&f.path, 3));
     p.records.swap(0, 2);
     write_block(&f.path, 3, &join(&p));
-    assert_only(&f.ledger.verify(None).await, Check::Root, Some(3));
+    assert_only(&f.ledger.verify(None).await, LedgerCheck::Root, Some(3));
 }
 
 #[tokio::test]
@@ -106,7 +110,7 @@ async fn dropping_a_block_is_a_gap() {
     let f = fixture().await;
     std::fs::remove_file(block_path(&f.path, 2)).unwrap();
     let report = f.ledger.verify(None).await;
-    assert_only(&report, Check::Gap, Some(2));
+    assert_only(&report, LedgerCheck::Gap, Some(2));
     assert!(
         report.failures[0].message.contains("block 2 is missing"),
         "{report}"
@@ -122,7 +126,7 @@ async fn truncating_the_newest_blocks_fails_consistency_with_the_pinned_checkpoi
     // Without a pinned checkpoint a truncated ledger looks whole: that is why auditors pin.
     assert!(f.ledger.verify(None).await.is_intact());
     let report = f.ledger.verify(Some(&pinned)).await;
-    assert_only(&report, Check::Consistency, None);
+    assert_only(&report, LedgerCheck::Consistency, None);
     assert!(report.failures[0].message.contains("truncated"), "{report}");
 }
 
@@ -134,7 +138,7 @@ async fn re_signing_a_block_with_a_foreign_key_fails_the_signature() {
     resign(&mut p, &foreign);
     write_block(&f.path, 1, &join(&p));
     let report = f.ledger.verify(None).await;
-    assert_only(&report, Check::Signature, Some(1));
+    assert_only(&report, LedgerCheck::Signature, Some(1));
     assert!(
         report.failures[0].message.contains("not trusted"),
         "{report}"
@@ -146,7 +150,7 @@ async fn replaying_an_old_block_fails_the_position() {
     let f = fixture().await;
     write_block(&f.path, BLOCKS as u64, &read_block(&f.path, 1));
     let report = f.ledger.verify(None).await;
-    assert_only(&report, Check::Position, Some(BLOCKS as u64));
+    assert_only(&report, LedgerCheck::Position, Some(BLOCKS as u64));
     assert!(
         report.failures[0].message.contains("a copy of block 1"),
         "{report}"
@@ -174,7 +178,7 @@ async fn a_fork_at_one_position_fails_consistency_with_the_pinned_checkpoint() {
     }
     assert!(other.verify(None).await.is_intact());
     let report = other.verify(Some(&pinned)).await;
-    assert_only(&report, Check::Consistency, None);
+    assert_only(&report, LedgerCheck::Consistency, None);
     assert!(report.failures[0].message.contains("forked"), "{report}");
 }
 
@@ -185,7 +189,7 @@ async fn a_wrong_prev_in_the_newest_block_fails_the_chain() {
     let mut p = split(&read_block(&f.path, last));
     p.header["prev"] = serde_json::json!("ab".repeat(32));
     write_block(&f.path, last, &join(&p));
-    assert_only(&f.ledger.verify(None).await, Check::Chain, Some(last));
+    assert_only(&f.ledger.verify(None).await, LedgerCheck::Chain, Some(last));
 }
 
 #[tokio::test]
@@ -197,7 +201,11 @@ async fn a_wrong_frontier_in_the_newest_block_fails_the_frontier() {
     let end = frontier.len() - 1;
     frontier.swap(0, end);
     write_block(&f.path, last, &join(&p));
-    assert_only(&f.ledger.verify(None).await, Check::Frontier, Some(last));
+    assert_only(
+        &f.ledger.verify(None).await,
+        LedgerCheck::Frontier,
+        Some(last),
+    );
 }
 
 #[tokio::test]
@@ -213,20 +221,20 @@ async fn a_wrong_frontier_mid_ledger_is_reported_once_where_it_is() {
     // recomputed frontier and passes.
     assert_eq!(
         report.failed_checks(),
-        vec![Check::Chain, Check::Frontier],
+        vec![LedgerCheck::Chain, LedgerCheck::Frontier],
         "{report}"
     );
     assert!(
         report
             .failures
             .iter()
-            .any(|x| x.check == Check::Frontier && x.block == Some(2))
+            .any(|x| x.check == LedgerCheck::Frontier && x.block == Some(2))
     );
     assert!(
         report
             .failures
             .iter()
-            .any(|x| x.check == Check::Chain && x.block == Some(3))
+            .any(|x| x.check == LedgerCheck::Chain && x.block == Some(3))
     );
 }
 
@@ -237,7 +245,11 @@ async fn a_wrong_first_leaf_fails_the_leaf_range() {
     let mut p = split(&read_block(&f.path, last));
     p.header["first_leaf"] = serde_json::json!(p.header["first_leaf"].as_u64().unwrap() + 1);
     write_block(&f.path, last, &join(&p));
-    assert_only(&f.ledger.verify(None).await, Check::LeafRange, Some(last));
+    assert_only(
+        &f.ledger.verify(None).await,
+        LedgerCheck::LeafRange,
+        Some(last),
+    );
 }
 
 #[tokio::test]
@@ -253,7 +265,11 @@ async fn a_signed_checkpoint_that_disagrees_with_the_header_fails_the_checkpoint
         .as_bytes()
         .to_vec();
     write_block(&f.path, last, &join(&p));
-    assert_only(&f.ledger.verify(None).await, Check::Checkpoint, Some(last));
+    assert_only(
+        &f.ledger.verify(None).await,
+        LedgerCheck::Checkpoint,
+        Some(last),
+    );
 }
 
 /// Append a block written by `signer` with raw record lines, bypassing the appender's checks,
@@ -273,7 +289,7 @@ async fn a_record_whose_id_is_not_its_identity_fails_the_identity() {
     let mut r = record("odd", 1);
     r.what.key.push_str(".changed");
     let b = append_raw(&f, vec![r.to_line()]).await;
-    assert_only(&f.ledger.verify(None).await, Check::Identity, Some(b));
+    assert_only(&f.ledger.verify(None).await, LedgerCheck::Identity, Some(b));
 }
 
 #[tokio::test]
@@ -281,7 +297,7 @@ async fn a_record_appended_twice_fails_the_duplicate_check() {
     let f = fixture().await;
     let b = append_raw(&f, vec![record("w", 3).to_line()]).await;
     let report = f.ledger.verify(None).await;
-    assert_only(&report, Check::Duplicate, Some(b));
+    assert_only(&report, LedgerCheck::Duplicate, Some(b));
     assert!(
         report.failures[0].message.contains("already at leaf 3"),
         "{report}"
@@ -292,7 +308,11 @@ async fn a_record_appended_twice_fails_the_duplicate_check() {
 async fn a_line_that_is_not_a_custody_record_fails_the_record_format() {
     let f = fixture().await;
     let b = append_raw(&f, vec![br#"{"hello":"world"}"#.to_vec()]).await;
-    assert_only(&f.ledger.verify(None).await, Check::RecordFormat, Some(b));
+    assert_only(
+        &f.ledger.verify(None).await,
+        LedgerCheck::RecordFormat,
+        Some(b),
+    );
 }
 
 #[tokio::test]
@@ -301,7 +321,7 @@ async fn a_block_that_is_not_a_block_fails_the_parse() {
     write_block(&f.path, BLOCKS as u64, b"this is not a block\n");
     assert_only(
         &f.ledger.verify(None).await,
-        Check::Parse,
+        LedgerCheck::Parse,
         Some(BLOCKS as u64),
     );
 }
@@ -314,7 +334,7 @@ async fn a_stray_object_among_the_blocks_fails_the_listing() {
         .put(PutRequest::new("blocks/README", b"hi".to_vec()))
         .await
         .unwrap();
-    assert_only(&f.ledger.verify(None).await, Check::Listing, None);
+    assert_only(&f.ledger.verify(None).await, LedgerCheck::Listing, None);
 }
 
 #[tokio::test]
@@ -323,7 +343,11 @@ async fn a_pinned_checkpoint_signed_by_a_foreign_key_fails_the_pinned_check() {
     let good = latest_checkpoint(&f.ledger.verify(None).await);
     let foreign = Signer::generate(ORIGIN).unwrap();
     let forged = Checkpoint::sign(ORIGIN, good.size, good.root, &foreign).unwrap();
-    assert_only(&f.ledger.verify(Some(&forged)).await, Check::Pinned, None);
+    assert_only(
+        &f.ledger.verify(Some(&forged)).await,
+        LedgerCheck::Pinned,
+        None,
+    );
 }
 
 #[tokio::test]
@@ -336,6 +360,10 @@ async fn explicit_keys_replace_the_published_ones() {
         .await
         .unwrap();
     let report = strict.verify(None).await;
-    assert_eq!(report.failed_checks(), vec![Check::Signature], "{report}");
+    assert_eq!(
+        report.failed_checks(),
+        vec![LedgerCheck::Signature],
+        "{report}"
+    );
     assert_eq!(report.failures.len(), BLOCKS);
 }

@@ -65,23 +65,24 @@ pub enum Verdict {
     Intact,
     NotIntact,
     CouldNotVerify,
+    /// No block at all (and no pinned checkpoint to say one is missing).
+    Empty,
 }
 
 impl Verdict {
     pub fn of(report: &VerifyReport) -> Verdict {
-        if report.error.is_some() {
-            Verdict::CouldNotVerify
-        } else if report.is_intact() {
-            Verdict::Intact
-        } else {
-            Verdict::NotIntact
+        match report.verdict() {
+            custody_core::ledger::Verdict::Intact => Verdict::Intact,
+            custody_core::ledger::Verdict::Tampered => Verdict::NotIntact,
+            custody_core::ledger::Verdict::CouldNotRun => Verdict::CouldNotVerify,
+            custody_core::ledger::Verdict::Empty => Verdict::Empty,
         }
     }
 
-    /// 200 intact, 409 evidence of tampering or a fork, 503 could not verify.
+    /// 200 intact (or empty), 409 evidence of tampering or a fork, 503 could not verify.
     pub fn status(self) -> u16 {
         match self {
-            Verdict::Intact => 200,
+            Verdict::Intact | Verdict::Empty => 200,
             Verdict::NotIntact => 409,
             Verdict::CouldNotVerify => 503,
         }

@@ -12,8 +12,7 @@ pub async fn load_signer(source: &KeySource) -> Result<Signer, KeyError> {
     match source {
         KeySource::SecretsManager(id) => {
             let text = fetch_secret_string(id).await?;
-            Signer::from_text(&text)
-                .map_err(|e| KeyError(format!("signer key in secret {id}: {e}")))
+            Signer::from_text(&text).map_err(|e| e.in_place(format!("signer key in secret {id}")))
         }
         local => Signer::load_local(local),
     }
@@ -36,19 +35,24 @@ async fn fetch_secret_string(secret_id: &str) -> Result<String, KeyError> {
         .secret_id(secret_id)
         .send()
         .await
-        .map_err(|e| {
-            KeyError(format!(
-                "GetSecretValue failed for secret {secret_id}: {} \
-                 (the role needs secretsmanager:GetSecretValue on it)",
+        .map_err(|e| KeyError::Unreadable {
+            place: format!("secret {secret_id}"),
+            message: format!(
+                "GetSecretValue failed: {} (the role needs secretsmanager:GetSecretValue on it)",
                 aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-            ))
+            ),
         })?;
     if let Some(text) = out.secret_string() {
         return Ok(text.to_string());
     }
     if let Some(blob) = out.secret_binary() {
-        return String::from_utf8(blob.as_ref().to_vec())
-            .map_err(|_| KeyError(format!("secret {secret_id} is binary and not UTF-8 text")));
+        return String::from_utf8(blob.as_ref().to_vec()).map_err(|_| KeyError::Unreadable {
+            place: format!("secret {secret_id}"),
+            message: "the secret is binary and not UTF-8 text".into(),
+        });
     }
-    Err(KeyError(format!("secret {secret_id} has no value")))
+    Err(KeyError::Unreadable {
+        place: format!("secret {secret_id}"),
+        message: "the secret has no value".into(),
+    })
 }

@@ -10,8 +10,15 @@
 //! in the same process. Real ledgers written by Lambda invocations have small blocks (a few
 //! records per invocation), hence blocks of 20 and 5.
 //!
+//! Then, with `--signatures N` (default 50,000; 0 skips it), the checkpoint signature checks
+//! alone, three ways on the same signatures in the same process: `verify_strict` one signature
+//! at a time over all cores (what `custody verify` does), ed25519-dalek's `verify_batch` (its
+//! `batch` feature) in batches of 64 over all cores, and the hand-written batch verification
+//! custody used before (kept here, out of the trust path, only as the baseline), with ratios.
+//!
 //! `cargo run --release --workspace --bin bench-ledger -- [--records 1000000]
-//! [--per-block 100,20,5] [--no-folder] [--keep]` (`--keep` keeps the last ledger built)
+//! [--per-block 100,20,5] [--no-folder] [--keep] [--signatures 50000]` (`--keep` keeps the last
+//! ledger built)
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,7 +28,7 @@ use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use custody_core::ledger::{
     Checkpoint, CustodyRecord, EventKind, How, Layout, Ledger, LedgerConfig, Outcome, Signer, Tip,
-    TrustedKeys, VerifyInput, What, Where, Who, Why, build_block, verify_blocks_timed,
+    Trust, TrustedKeys, VerifyInput, What, Where, Who, Why, build_block, verify_blocks_timed,
 };
 use custody_core::store::fs::FsStore;
 
@@ -116,6 +123,14 @@ async fn main() -> Result<()> {
         all.push(measure(&lines, per_block, keep).await?);
     }
 
+    let signatures: usize = match arg("--signatures") {
+        Some(v) => v.parse().context("--signatures takes a number")?,
+        None => 50_000,
+    };
+    if signatures > 0 {
+        signature_strategies(signatures)?;
+    }
+
     let base = &all[0];
     println!(
         "\nsummary: records/s, and the ratio to blocks of {} measured in this process",
@@ -197,9 +212,9 @@ async fn measure(lines: &[Vec<u8>], per_block: usize, keep: bool) -> Result<Rate
             location: "memory".into(),
             origin: ORIGIN,
             trusted: &trusted,
-            trust: "bench".into(),
+            trust: Trust::PinnedKeys,
             pinned: pin,
-            strays: Vec::new(),
+            found: Vec::new(),
             blocks: blocks.clone(),
         };
         let t = Instant::now();
@@ -264,4 +279,125 @@ fn report_line(label: &str, total: usize, secs: f64, intact: bool, records: u64)
         1_000_000.0 / rate
     );
     Ok(rate)
+}
+
+/// The checkpoint signature checks alone, three ways, on the same signatures.
+fn signature_strategies(n: usize) -> Result<()> {
+    use ed25519_dalek::{Signature, VerifyingKey};
+    use rayon::prelude::*;
+    use signed_note::Signer as _;
+
+    let signer = Signer::generate(ORIGIN)?;
+    let key: VerifyingKey = *signer.verifier_key().ed25519();
+    let messages: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("{ORIGIN}\n{}\n{:044}\n", i * 20, i).into_bytes())
+        .collect();
+    let signatures: Vec<Signature> = messages
+        .iter()
+        .map(|m| Signature::from_slice(&signer.sign(m).expect("signs")).expect("64 bytes"))
+        .collect();
+    println!("\nsignatures: {n} checkpoint signatures by one key, the same ones each way");
+
+    let time = |label: &str, run: &dyn Fn() -> bool| -> Result<f64> {
+        let t = Instant::now();
+        let ok = run();
+        let secs = t.elapsed().as_secs_f64();
+        if !ok {
+            bail!("{label}: a valid signature was refused");
+        }
+        let rate = n as f64 / secs;
+        println!("  {label:<52} {secs:>6.2} s = {rate:>9.0} signatures/s");
+        Ok(rate)
+    };
+    let strict = time(
+        "verify_strict, one at a time, all cores (custody now)",
+        &|| {
+            messages
+                .par_iter()
+                .zip(&signatures)
+                .all(|(m, s)| key.verify_strict(m, s).is_ok())
+        },
+    )?;
+    let dalek = time(
+        "ed25519-dalek verify_batch, 64 per batch, all cores",
+        &|| {
+            let keys = vec![key; 64];
+            messages
+                .par_chunks(64)
+                .zip(signatures.par_chunks(64))
+                .all(|(m, s)| {
+                    let m: Vec<&[u8]> = m.iter().map(Vec::as_slice).collect();
+                    ed25519_dalek::verify_batch(&m, s, &keys[..s.len()]).is_ok()
+                })
+        },
+    )?;
+    let handwritten = time(
+        "hand-written batch, 64 per batch, all cores (before)",
+        &|| {
+            messages
+                .par_chunks(64)
+                .zip(signatures.par_chunks(64))
+                .all(|(m, s)| handwritten_batch::holds(&key, m, s))
+        },
+    )?;
+    println!(
+        "  ratios: verify_strict / hand-written {:.2}, verify_batch / hand-written {:.2}, \
+         verify_strict / verify_batch {:.2}",
+        strict / handwritten,
+        dalek / handwritten,
+        strict / dalek
+    );
+    Ok(())
+}
+
+/// The batch equation custody checked by hand before (removed from the trust path: its random
+/// coefficients gave a signature whose `R` has a torsion component different verdicts in
+/// different runs). Kept only to measure against.
+mod handwritten_batch {
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    use curve25519_dalek::scalar::Scalar;
+    use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+    use ed25519_dalek::{Signature, VerifyingKey};
+    use rand::RngCore;
+    use sha2::{Digest, Sha512};
+
+    pub fn holds(key: &VerifyingKey, messages: &[Vec<u8>], signatures: &[Signature]) -> bool {
+        let mut rng = rand::rngs::OsRng;
+        let mut scalars = Vec::with_capacity(messages.len() + 2);
+        let mut points = Vec::with_capacity(messages.len() + 2);
+        let mut key_coefficient = Scalar::ZERO;
+        let mut base_coefficient = Scalar::ZERO;
+        for (m, sig) in messages.iter().zip(signatures) {
+            let r_bytes = sig.r_bytes();
+            let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(*sig.s_bytes()))
+            else {
+                return false;
+            };
+            let Some(r) = CompressedEdwardsY(*r_bytes).decompress() else {
+                return false;
+            };
+            if r.is_small_order() {
+                return false;
+            }
+            let h = Scalar::from_hash(
+                Sha512::new()
+                    .chain_update(r_bytes)
+                    .chain_update(key.as_bytes())
+                    .chain_update(m),
+            );
+            let mut z = [0u8; 16];
+            rng.fill_bytes(&mut z);
+            let z = Scalar::from(u128::from_le_bytes(z));
+            key_coefficient += z * h;
+            base_coefficient += z * s;
+            scalars.push(z);
+            points.push(r);
+        }
+        scalars.push(key_coefficient);
+        points.push(key.to_edwards());
+        scalars.push(-base_coefficient);
+        points.push(ED25519_BASEPOINT_POINT);
+        EdwardsPoint::vartime_multiscalar_mul(scalars, points).is_identity()
+    }
 }

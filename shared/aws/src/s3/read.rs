@@ -3,6 +3,7 @@
 
 use super::*;
 use custody_core::store::ChecksumAlgorithm as Algorithm;
+use custody_core::store::ObjectVersion;
 
 impl S3Store {
     /// Whether the bucket has Object Lock, read once per store with GetObjectLockConfiguration
@@ -100,6 +101,49 @@ impl StoreRead for S3Store {
 
     fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    async fn list_versions(&self, prefix: &str) -> Result<Option<Vec<ObjectVersion>>, StoreError> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListObjectVersions", None, e))?;
+            for v in page.versions() {
+                out.push(ObjectVersion {
+                    key: v.key().unwrap_or_default().to_string(),
+                    version_id: v.version_id().unwrap_or("null").to_string(),
+                    is_latest: v.is_latest().unwrap_or(false),
+                    delete_marker: false,
+                });
+            }
+            for m in page.delete_markers() {
+                out.push(ObjectVersion {
+                    key: m.key().unwrap_or_default().to_string(),
+                    version_id: m.version_id().unwrap_or("null").to_string(),
+                    is_latest: m.is_latest().unwrap_or(false),
+                    delete_marker: true,
+                });
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            version_marker = page.next_version_id_marker().map(str::to_string);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(Some(out))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectSummary>, StoreError> {

@@ -67,7 +67,8 @@ pub async fn check_holds(
         .await?;
     let mut report = HoldsReport::default();
     let (blocks, _) = ledger.list_blocks().await?;
-    for (index, _) in blocks {
+    for listed in blocks {
+        let index = listed.index;
         for record in super::block_records(ledger, index).await? {
             if record.event != EventKind::HoldApplied || record.what.bucket != bucket {
                 continue;

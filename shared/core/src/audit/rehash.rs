@@ -74,7 +74,8 @@ pub async fn rehash(
     let (blocks, _) = ledger.list_blocks().await?;
     let mut report = RehashReport::default();
     let mut seen: BTreeSet<(String, Option<String>, String)> = BTreeSet::new();
-    for (index, _) in blocks {
+    for listed in blocks {
+        let index = listed.index;
         let mut recorded: Vec<CustodyRecord> = Vec::new();
         for record in super::block_records(ledger, index).await? {
             let Some(sha256) = record.what.sha256.clone() else {

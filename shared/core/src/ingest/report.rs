@@ -103,6 +103,8 @@ impl IngestReport {
                 block: None,
                 tree_size: 0,
                 attempts: 0,
+                poisoned_markers: Vec::new(),
+                markers_rebuilt: 0,
             }),
             run_error: Some(error),
         }

@@ -1,12 +1,44 @@
 //! Signed checkpoints: a C2SP tlog-checkpoint (origin, tree size, base64 root) in a C2SP signed
-//! note, signed with Ed25519.
-
-use std::cell::RefCell;
+//! note (<https://c2sp.org/tlog-checkpoint>, <https://c2sp.org/signed-note>), signed with Ed25519.
+//!
+//! ```text
+//! custody.example.com/ledger
+//! 42
+//! <base64 root>
+//!
+//! — custody.example.com/ledger <base64(4-byte key id || 64-byte signature)>
+//! ```
+//!
+//! Signatures are checked one at a time with `ed25519_dalek::VerifyingKey::verify_strict`, the
+//! same rule for every checkpoint of every run: the same bytes always get the same verdict.
 
 use signed_note::NoteError;
 
-use super::keys::{Signer, TrustedKeys, VerifierKey};
+use super::keys::{Signer, TrustedKeys};
 use super::merkle::Hash;
+
+/// The largest checkpoint note read: a checkpoint is three short lines and a few signature
+/// lines; a note larger than this is not one custody wrote.
+pub const MAX_NOTE_BYTES: usize = 64 << 10;
+
+/// Why text is not a custody checkpoint, or a checkpoint cannot be signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("the note is {0} bytes, above the {max}-byte cap", max = MAX_NOTE_BYTES)]
+    TooLarge(usize),
+    #[error("not a signed note: {0}")]
+    Note(String),
+    #[error("the note is not a C2SP checkpoint")]
+    NotCheckpoint,
+    #[error("the checkpoint carries extension lines; custody writes none")]
+    Extension,
+    #[error("the signing key is named {key:?} but the ledger origin is {origin:?}")]
+    SignerName { key: String, origin: String },
+    #[error("origin {0:?} cannot head a checkpoint")]
+    Origin(String),
+    #[error("signing the checkpoint: {0}")]
+    Signing(String),
+}
 
 /// A checkpoint as written: the signed note text, and what its body says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +51,16 @@ pub struct Checkpoint {
 
 /// Why a checkpoint's signature is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SignatureFailure(pub String);
+pub enum SignatureFailure {
+    #[error("not a signed note: {0}")]
+    NotANote(String),
+    #[error("no signature by a key named after the origin {0:?}")]
+    NoOriginSignature(String),
+    #[error("signed only by keys that are not trusted ({signers}); trusted: {trusted}")]
+    Untrusted { signers: String, trusted: String },
+    #[error("{0}")]
+    Rejected(String),
+}
 
 impl Checkpoint {
     /// Sign the checkpoint (`origin`, `size`, `root`) with `signer`, whose name must be `origin`.
@@ -29,19 +69,19 @@ impl Checkpoint {
         size: u64,
         root: Hash,
         signer: &Signer,
-    ) -> Result<Checkpoint, String> {
+    ) -> Result<Checkpoint, CheckpointError> {
         if signer.name() != origin {
-            return Err(format!(
-                "the signing key is named {:?} but the ledger origin is {origin:?}",
-                signer.name()
-            ));
+            return Err(CheckpointError::SignerName {
+                key: signer.name().to_string(),
+                origin: origin.to_string(),
+            });
         }
         let body = tlog_tiles::Checkpoint::new(origin, size, tlog_tiles::Hash(root), "")
-            .map_err(|_| format!("origin {origin:?} cannot head a checkpoint"))?;
+            .map_err(|_| CheckpointError::Origin(origin.to_string()))?;
         let mut note = signed_note::Note::new(&body.to_bytes(), &[])
-            .map_err(|e| format!("checkpoint for origin {origin:?}: {e}"))?;
+            .map_err(|_| CheckpointError::Origin(origin.to_string()))?;
         note.add_sigs(&[signer])
-            .map_err(|e| format!("signing the checkpoint: {e}"))?;
+            .map_err(|e| CheckpointError::Signing(e.to_string()))?;
         let note = String::from_utf8(note.to_bytes()).expect("a note is UTF-8");
         Ok(Checkpoint {
             origin: origin.to_string(),
@@ -52,13 +92,16 @@ impl Checkpoint {
     }
 
     /// Parse a signed checkpoint note without checking its signatures.
-    pub fn parse(note_text: &[u8]) -> Result<Checkpoint, String> {
+    pub fn parse(note_text: &[u8]) -> Result<Checkpoint, CheckpointError> {
+        if note_text.len() > MAX_NOTE_BYTES {
+            return Err(CheckpointError::TooLarge(note_text.len()));
+        }
         let note = signed_note::Note::from_bytes(note_text)
-            .map_err(|e| format!("not a signed note: {e}"))?;
+            .map_err(|e| CheckpointError::Note(e.to_string()))?;
         let body = tlog_tiles::Checkpoint::from_bytes(note.text())
-            .map_err(|_| "the note is not a C2SP checkpoint".to_string())?;
+            .map_err(|_| CheckpointError::NotCheckpoint)?;
         if !body.extension().is_empty() {
-            return Err("the checkpoint carries extension lines; custody writes none".into());
+            return Err(CheckpointError::Extension);
         }
         Ok(Checkpoint {
             origin: body.origin().to_string(),
@@ -77,45 +120,8 @@ impl Checkpoint {
     /// (`name+id`) of the key that did.
     pub fn verify(&self, trusted: &TrustedKeys) -> Result<String, SignatureFailure> {
         let note = signed_note::Note::from_bytes(self.note.as_bytes())
-            .map_err(|e| SignatureFailure(format!("not a signed note: {e}")))?;
+            .map_err(|e| SignatureFailure::NotANote(e.to_string()))?;
         self.judge(note.verify(trusted), trusted)
-    }
-
-    /// [`Checkpoint::verify`] with the Ed25519 checks left out, to be run later in a batch with
-    /// other checkpoints' (see [`super::batch`]): the verdict that `verify` gives when every
-    /// deferred check holds, and the checks. The same signed-note rules decide the verdict (which
-    /// signature lines count, duplicates, unknown and ambiguous keys), because the note is judged
-    /// by the same code with verifiers that record instead of checking.
-    pub fn verify_deferred(&self, trusted: &TrustedKeys) -> DeferredVerdict {
-        let note = match signed_note::Note::from_bytes(self.note.as_bytes()) {
-            Ok(note) => note,
-            Err(e) => {
-                return DeferredVerdict {
-                    if_valid: Err(SignatureFailure(format!("not a signed note: {e}"))),
-                    checks: Vec::new(),
-                };
-            }
-        };
-        let recorder = Recorder {
-            trusted,
-            keys: trusted
-                .keys()
-                .iter()
-                .enumerate()
-                .map(|(index, key)| RecordingKey {
-                    index,
-                    key,
-                    calls: RefCell::new(Vec::new()),
-                })
-                .collect(),
-        };
-        let if_valid = self.judge(note.verify(&recorder), trusted);
-        let checks = recorder
-            .keys
-            .into_iter()
-            .flat_map(|k| k.calls.into_inner())
-            .collect();
-        DeferredVerdict { if_valid, checks }
     }
 
     /// The verdict on the outcome of a signed note's verification.
@@ -127,87 +133,18 @@ impl Checkpoint {
         match outcome {
             Ok((verified, _)) => match verified.iter().find(|s| s.name() == self.origin) {
                 Some(sig) => Ok(format!("{}+{:08x}", sig.name(), sig.id())),
-                None => Err(SignatureFailure(format!(
-                    "no signature by a key named after the origin {:?}",
-                    self.origin
-                ))),
+                None => Err(SignatureFailure::NoOriginSignature(self.origin.clone())),
             },
-            Err(NoteError::UnverifiedNote) => Err(SignatureFailure(format!(
-                "signed only by keys that are not trusted ({}); trusted: {}",
-                signature_labels(&self.note).join(", "),
-                if trusted.is_empty() {
+            Err(NoteError::UnverifiedNote) => Err(SignatureFailure::Untrusted {
+                signers: signature_labels(&self.note).join(", "),
+                trusted: if trusted.is_empty() {
                     "none".to_string()
                 } else {
                     trusted.labels().join(", ")
-                }
-            ))),
-            Err(e) => Err(SignatureFailure(e.to_string())),
+                },
+            }),
+            Err(e) => Err(SignatureFailure::Rejected(e.to_string())),
         }
-    }
-}
-
-/// One Ed25519 check a signed note needs: `signature` over `message` by trusted key `key` (an
-/// index into [`TrustedKeys::keys`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeferredSignature {
-    pub key: usize,
-    pub message: Vec<u8>,
-    pub signature: Vec<u8>,
-}
-
-/// See [`Checkpoint::verify_deferred`].
-#[derive(Debug, Clone)]
-pub struct DeferredVerdict {
-    /// What [`Checkpoint::verify`] returns when every check in `checks` holds.
-    pub if_valid: Result<String, SignatureFailure>,
-    pub checks: Vec<DeferredSignature>,
-}
-
-/// Trusted keys that record each signature they are asked about and accept it.
-struct Recorder<'a> {
-    trusted: &'a TrustedKeys,
-    keys: Vec<RecordingKey<'a>>,
-}
-
-struct RecordingKey<'a> {
-    index: usize,
-    key: &'a VerifierKey,
-    calls: RefCell<Vec<DeferredSignature>>,
-}
-
-impl signed_note::Verifiers for Recorder<'_> {
-    fn verifier(
-        &self,
-        name: &str,
-        id: u32,
-    ) -> Result<&dyn signed_note::Verifier, signed_note::VerificationError> {
-        // The trusted keys decide which key answers (or that none or several do).
-        self.trusted.verifier(name, id)?;
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.key.name() == name && k.key.id() == id)
-            .expect("the trusted keys found exactly this key");
-        Ok(key)
-    }
-}
-
-impl signed_note::Verifier for RecordingKey<'_> {
-    fn name(&self) -> &str {
-        self.key.name()
-    }
-
-    fn key_id(&self) -> u32 {
-        self.key.id()
-    }
-
-    fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
-        self.calls.borrow_mut().push(DeferredSignature {
-            key: self.index,
-            message: msg.to_vec(),
-            signature: sig.to_vec(),
-        });
-        true
     }
 }
 
@@ -239,7 +176,7 @@ mod tests {
         let err = parsed
             .verify(&TrustedKeys::new(vec![foreign.verifier_key()]))
             .unwrap_err();
-        assert!(err.0.contains("not trusted"), "{err}");
+        assert!(err.to_string().contains("not trusted"), "{err}");
     }
 
     #[test]

@@ -35,9 +35,42 @@ impl KeySource {
     }
 }
 
+/// Why key text is not a usable key, or a key could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct KeyError(pub String);
+pub enum KeyError {
+    #[error("a signer key is PRIVATE+KEY+<name>+<id>+<key>")]
+    SignerShape,
+    #[error("a verifier key is <name>+<id>+<key>, got {0:?}")]
+    VerifierShape(String),
+    #[error("key name {0:?} must be non-empty, without spaces or '+'")]
+    Name(String),
+    #[error("{kind} key data is not base64: {message}")]
+    Base64 { kind: &'static str, message: String },
+    #[error("only Ed25519 {kind} keys (type 1) of 32 bytes are supported")]
+    Algorithm { kind: &'static str },
+    #[error("not an Ed25519 public key: {0}")]
+    NotEd25519(String),
+    #[error("{kind} key id {found} does not match its key (expected {expected:08x})")]
+    KeyId {
+        kind: &'static str,
+        found: String,
+        expected: u32,
+    },
+    #[error("cannot read {place}: {message}")]
+    Unreadable { place: String, message: String },
+    #[error("{place}: {error}")]
+    In { place: String, error: Box<KeyError> },
+}
+
+impl KeyError {
+    /// This error, said of the key in `place` (a file, a variable, a secret).
+    pub fn in_place(self, place: impl Into<String>) -> KeyError {
+        KeyError::In {
+            place: place.into(),
+            error: Box::new(self),
+        }
+    }
+}
 
 const ALG_ED25519: u8 = 1;
 
@@ -77,49 +110,41 @@ impl Signer {
         let text = text.trim();
         let rest = text
             .strip_prefix("PRIVATE+KEY+")
-            .ok_or_else(|| KeyError("a signer key starts with PRIVATE+KEY+".into()))?;
+            .ok_or(KeyError::SignerShape)?;
         let mut parts = rest.splitn(3, '+');
         let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next())
         else {
-            return Err(KeyError(
-                "a signer key is PRIVATE+KEY+<name>+<id>+<key>".into(),
-            ));
+            return Err(KeyError::SignerShape);
         };
         check_name(name)?;
-        let raw = BASE64
-            .decode(b64)
-            .map_err(|e| KeyError(format!("signer key data is not base64: {e}")))?;
-        let seed: [u8; 32] = match raw.as_slice() {
-            [ALG_ED25519, seed @ ..] => seed
-                .try_into()
-                .map_err(|_| KeyError("an Ed25519 signer key holds 32 bytes".into()))?,
-            _ => {
-                return Err(KeyError(
-                    "only Ed25519 signer keys (type 1) are supported".into(),
-                ));
-            }
-        };
+        let seed = key_bytes("signer", b64)?;
         let signer = Signer::from_parts(name, SigningKey::from_bytes(&seed));
         if id_hex != format!("{:08x}", signer.key_id) {
-            return Err(KeyError(format!(
-                "signer key id {id_hex} does not match its key (expected {:08x})",
-                signer.key_id
-            )));
+            return Err(KeyError::KeyId {
+                kind: "signer",
+                found: id_hex.to_string(),
+                expected: signer.key_id,
+            });
         }
         Ok(signer)
     }
 
     pub fn from_file(path: &Path) -> Result<Signer, KeyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| KeyError(format!("cannot read signer key {}: {e}", path.display())))?;
-        Signer::from_text(&text)
-            .map_err(|e| KeyError(format!("signer key {}: {e}", path.display())))
+        let place = format!("signer key {}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| KeyError::Unreadable {
+            place: place.clone(),
+            message: e.to_string(),
+        })?;
+        Signer::from_text(&text).map_err(|e| e.in_place(place))
     }
 
     pub fn from_env(var: &str) -> Result<Signer, KeyError> {
-        let text = std::env::var(var)
-            .map_err(|_| KeyError(format!("environment variable {var} holds no signer key")))?;
-        Signer::from_text(&text).map_err(|e| KeyError(format!("signer key in ${var}: {e}")))
+        let place = format!("signer key in ${var}");
+        let text = std::env::var(var).map_err(|_| KeyError::Unreadable {
+            place: place.clone(),
+            message: "the variable is not set or not UTF-8".into(),
+        })?;
+        Signer::from_text(&text).map_err(|e| e.in_place(place))
     }
 
     /// Load the key from a file or an environment variable. A Secrets Manager source needs the
@@ -129,9 +154,10 @@ impl Signer {
         match source {
             KeySource::File(path) => Signer::from_file(path),
             KeySource::Env(var) => Signer::from_env(var),
-            KeySource::SecretsManager(id) => Err(KeyError(format!(
-                "the signing key in Secrets Manager secret {id} is read by the AWS adapter"
-            ))),
+            KeySource::SecretsManager(id) => Err(KeyError::Unreadable {
+                place: format!("Secrets Manager secret {id}"),
+                message: "a secret is read by the AWS adapter (custody_aws::load_signer)".into(),
+            }),
         }
     }
 
@@ -193,31 +219,19 @@ impl VerifierKey {
         let mut parts = text.splitn(3, '+');
         let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next())
         else {
-            return Err(KeyError(format!(
-                "a verifier key is <name>+<id>+<key>, got {text:?}"
-            )));
+            return Err(KeyError::VerifierShape(text.chars().take(200).collect()));
         };
         check_name(name)?;
-        let raw = BASE64
-            .decode(b64)
-            .map_err(|e| KeyError(format!("verifier key data is not base64: {e}")))?;
-        let bytes: [u8; 32] = match raw.as_slice() {
-            [ALG_ED25519, key @ ..] => key
-                .try_into()
-                .map_err(|_| KeyError("an Ed25519 verifier key holds 32 bytes".into()))?,
-            _ => {
-                return Err(KeyError(
-                    "only Ed25519 verifier keys (type 1) are supported".into(),
-                ));
-            }
-        };
-        let key = VerifyingKey::from_bytes(&bytes)
-            .map_err(|e| KeyError(format!("not an Ed25519 public key: {e}")))?;
+        let bytes = key_bytes("verifier", b64)?;
+        let key =
+            VerifyingKey::from_bytes(&bytes).map_err(|e| KeyError::NotEd25519(e.to_string()))?;
         let id = key_id(name, &key);
         if id_hex != format!("{id:08x}") {
-            return Err(KeyError(format!(
-                "verifier key id {id_hex} does not match its key (expected {id:08x})"
-            )));
+            return Err(KeyError::KeyId {
+                kind: "verifier",
+                found: id_hex.to_string(),
+                expected: id,
+            });
         }
         Ok(VerifierKey {
             name: name.to_string(),
@@ -227,10 +241,12 @@ impl VerifierKey {
     }
 
     pub fn from_file(path: &Path) -> Result<VerifierKey, KeyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| KeyError(format!("cannot read verifier key {}: {e}", path.display())))?;
-        VerifierKey::parse(&text)
-            .map_err(|e| KeyError(format!("verifier key {}: {e}", path.display())))
+        let place = format!("verifier key {}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| KeyError::Unreadable {
+            place: place.clone(),
+            message: e.to_string(),
+        })?;
+        VerifierKey::parse(&text).map_err(|e| e.in_place(place))
     }
 
     pub fn name(&self) -> &str {
@@ -242,7 +258,7 @@ impl VerifierKey {
     }
 
     /// The Ed25519 public key.
-    pub(crate) fn ed25519(&self) -> &VerifyingKey {
+    pub fn ed25519(&self) -> &VerifyingKey {
         &self.key
     }
 
@@ -337,9 +353,19 @@ fn check_name(name: &str) -> Result<(), KeyError> {
     if signed_note::is_key_name_valid(name) {
         Ok(())
     } else {
-        Err(KeyError(format!(
-            "key name {name:?} must be non-empty, without spaces or '+'"
-        )))
+        Err(KeyError::Name(name.to_string()))
+    }
+}
+
+/// The 32 key bytes of `base64(0x01 || key)`.
+fn key_bytes(kind: &'static str, b64: &str) -> Result<[u8; 32], KeyError> {
+    let raw = BASE64.decode(b64).map_err(|e| KeyError::Base64 {
+        kind,
+        message: e.to_string(),
+    })?;
+    match raw.as_slice() {
+        [ALG_ED25519, key @ ..] => key.try_into().map_err(|_| KeyError::Algorithm { kind }),
+        _ => Err(KeyError::Algorithm { kind }),
     }
 }
 

@@ -112,8 +112,16 @@ pub struct PartialTree<'a> {
 
 /// A proof could not be built from the hashes at hand.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ProofError(pub String);
+pub enum ProofError {
+    #[error("range {lo}..{hi} is not in the tree")]
+    OutsideTree { lo: u64, hi: u64 },
+    #[error("subtree {lo}..{hi} lies inside the first {base} leaves, whose hashes are not at hand")]
+    NotAtHand { lo: u64, hi: u64, base: u64 },
+    #[error("leaf {index} is not in a tree of {size} leaves")]
+    NoSuchLeaf { index: u64, size: u64 },
+    #[error("no consistency proof from size {old_size} to size {size}")]
+    NoConsistency { old_size: u64, size: u64 },
+}
 
 impl PartialTree<'_> {
     pub fn size(&self) -> u64 {
@@ -124,14 +132,13 @@ impl PartialTree<'_> {
     pub fn subtree(&self, lo: u64, hi: u64) -> Result<Hash, ProofError> {
         let base = self.base.size();
         if hi <= lo || hi > self.size() {
-            return Err(ProofError(format!("range {lo}..{hi} is not in the tree")));
+            return Err(ProofError::OutsideTree { lo, hi });
         }
         if hi <= base {
-            return self.base.node(lo, hi - lo).ok_or_else(|| {
-                ProofError(format!(
-                    "subtree {lo}..{hi} lies inside the first {base} leaves, whose hashes are not at hand"
-                ))
-            });
+            return self
+                .base
+                .node(lo, hi - lo)
+                .ok_or(ProofError::NotAtHand { lo, hi, base });
         }
         if hi - lo == 1 {
             return Ok(self.leaves[(lo - base) as usize]);
@@ -147,9 +154,7 @@ impl PartialTree<'_> {
     pub fn inclusion_proof(&self, index: u64) -> Result<Vec<Hash>, ProofError> {
         let size = self.size();
         if index >= size {
-            return Err(ProofError(format!(
-                "leaf {index} is not in a tree of {size} leaves"
-            )));
+            return Err(ProofError::NoSuchLeaf { index, size });
         }
         let mut proof = Vec::new();
         self.path(index, 0, size, &mut proof)?;
@@ -175,9 +180,7 @@ impl PartialTree<'_> {
     pub fn consistency_proof(&self, old_size: u64) -> Result<Vec<Hash>, ProofError> {
         let size = self.size();
         if old_size == 0 || old_size > size {
-            return Err(ProofError(format!(
-                "no consistency proof from size {old_size} to size {size}"
-            )));
+            return Err(ProofError::NoConsistency { old_size, size });
         }
         let mut proof = Vec::new();
         self.subproof(old_size, 0, size, true, &mut proof)?;

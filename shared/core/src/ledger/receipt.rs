@@ -1,5 +1,10 @@
 //! Offline receipts: one record, its leaf index, an RFC 6962 inclusion proof and the signed
 //! checkpoint it is proven against. Checking one needs the trusted public keys and nothing else.
+//!
+//! ```json
+//! {"format":"custody-receipt/1","record":"{...}","leaf_index":7,"block":2,"tree_size":9,
+//!  "inclusion_proof":["<b64>","<b64>"],"checkpoint":"<signed note>","key_id":"<name>+<8 hex>"}
+//! ```
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -7,12 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use super::block::{BlockView, decode_hash, tip_of};
 use super::checkpoint::Checkpoint;
-use super::engine::{Ledger, record_id};
 use super::error::LedgerError;
 use super::keys::TrustedKeys;
+use super::log::Ledger;
 use super::merkle::{Frontier, PartialTree, check_inclusion, leaf_hash};
 use super::record::CustodyRecord;
-use super::verify::Check;
+use super::verify::LedgerCheck as Check;
 
 pub const RECEIPT_FORMAT: &str = "custody-receipt/1";
 
@@ -69,10 +74,10 @@ impl Receipt {
             ));
         }
         let cp = Checkpoint::parse(self.checkpoint.as_bytes())
-            .map_err(|e| failure(Check::Checkpoint, e))?;
+            .map_err(|e| failure(Check::Checkpoint, e.to_string()))?;
         let signed_by = cp
             .verify(trusted)
-            .map_err(|e| failure(Check::Signature, e.0))?;
+            .map_err(|e| failure(Check::Signature, e.to_string()))?;
         if cp.size != self.tree_size {
             return Err(failure(
                 Check::Checkpoint,
@@ -87,7 +92,7 @@ impl Receipt {
             .iter()
             .map(|h| decode_hash(h))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| failure(Check::Parse, e))?;
+            .map_err(|e| failure(Check::Parse, e.to_string()))?;
         let leaf = leaf_hash(self.record.as_bytes());
         if !check_inclusion(&proof, cp.size, &cp.root, self.leaf_index, &leaf) {
             return Err(failure(
@@ -124,33 +129,38 @@ impl Receipt {
 impl Ledger {
     /// A receipt for record `id`, proven against the checkpoint of the block that holds it. Reads
     /// the identity marker, that block and the one before it: cost does not grow with the ledger.
-    /// Falls back to reading every block when the marker is missing.
     pub async fn receipt(&self, id: &str) -> Result<Receipt, LedgerError> {
-        let block = match self.locate(id).await? {
-            Some(p) => p.block,
-            None => self.find_block_by_scan(id).await?,
-        };
+        Ok(self.receipt_checked(id).await?.0)
+    }
+
+    /// [`Ledger::receipt`], and why the identity index was not used when it was not (no marker,
+    /// or a marker naming a place that does not hold the record): the blocks were then scanned.
+    pub async fn receipt_checked(
+        &self,
+        id: &str,
+    ) -> Result<(Receipt, Option<String>), LedgerError> {
+        let (placed, index_note) = self.locate_checked(id).await?;
+        let placed = placed.ok_or_else(|| LedgerError::RecordNotFound(id.to_string()))?;
+        let block = placed.block;
         let key = self.layout().block(block);
         let damaged = |message: String| LedgerError::Damaged {
             key: key.clone(),
             message,
         };
         let bytes = self.read_block(block).await?;
-        let view = BlockView::parse(&bytes).map_err(damaged)?;
+        let view = BlockView::parse(&bytes).map_err(|e| damaged(e.to_string()))?;
         let base = if block == 0 {
             Frontier::empty()
         } else {
             let prev_key = self.layout().block(block - 1);
             let prev = self.read_block(block - 1).await?;
-            let prev_view = BlockView::parse(&prev).map_err(|message| LedgerError::Damaged {
+            let prev_damaged = |message: String| LedgerError::Damaged {
                 key: prev_key.clone(),
                 message,
-            })?;
+            };
+            let prev_view = BlockView::parse(&prev).map_err(|e| prev_damaged(e.to_string()))?;
             tip_of(&prev_view)
-                .map_err(|message| LedgerError::Damaged {
-                    key: prev_key,
-                    message,
-                })?
+                .map_err(|e| prev_damaged(e.to_string()))?
                 .frontier
         };
         if base.size() != view.header.first_leaf {
@@ -160,25 +170,28 @@ impl Ledger {
                 base.size()
             )));
         }
-        let position = view
-            .records
-            .iter()
-            .position(|line| record_id(line).is_ok_and(|rid| rid == id))
-            .ok_or_else(|| LedgerError::RecordNotFound(id.to_string()))?;
+        let position = placed
+            .leaf_index
+            .checked_sub(view.header.first_leaf)
+            .filter(|k| *k < view.records.len() as u64)
+            .ok_or_else(|| LedgerError::RecordNotFound(id.to_string()))?
+            as usize;
         let leaves: Vec<_> = view.records.iter().map(|l| leaf_hash(l)).collect();
         let tree = PartialTree {
             base: &base,
             leaves: &leaves,
         };
-        let leaf_index = view.header.first_leaf + position as u64;
-        let proof = tree.inclusion_proof(leaf_index).map_err(|e| damaged(e.0))?;
-        let checkpoint = view.checkpoint().map_err(damaged)?;
+        let leaf_index = placed.leaf_index;
+        let proof = tree
+            .inclusion_proof(leaf_index)
+            .map_err(|e| damaged(e.to_string()))?;
+        let checkpoint = view.checkpoint().map_err(|e| damaged(e.to_string()))?;
         let signature_line = checkpoint
             .note()
             .lines()
             .find_map(|l| signed_note::Signature::from_bytes(l.as_bytes()).ok())
             .ok_or_else(|| damaged("the checkpoint has no signature".into()))?;
-        Ok(Receipt {
+        let receipt = Receipt {
             format: RECEIPT_FORMAT.to_string(),
             record: String::from_utf8(view.records[position].to_vec())
                 .map_err(|_| damaged("a record is not UTF-8".into()))?,
@@ -188,17 +201,7 @@ impl Ledger {
             inclusion_proof: proof.iter().map(|h| BASE64.encode(h)).collect(),
             checkpoint: checkpoint.note().to_string(),
             key_id: format!("{}+{:08x}", signature_line.name(), signature_line.id()),
-        })
-    }
-
-    async fn find_block_by_scan(&self, id: &str) -> Result<u64, LedgerError> {
-        let mut found = None;
-        self.for_each_record(|entry| {
-            if found.is_none() && entry.record.as_ref().is_ok_and(|r| r.id == id) {
-                found = Some(entry.block);
-            }
-        })
-        .await?;
-        found.ok_or_else(|| LedgerError::RecordNotFound(id.to_string()))
+        };
+        Ok((receipt, index_note))
     }
 }

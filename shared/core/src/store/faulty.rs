@@ -21,8 +21,8 @@ use futures::StreamExt;
 
 use super::{
     BucketConfig, ByteRange, CopyInPlace, CopyOutcome, ObjectBody, ObjectHead, ObjectStore,
-    ObjectSummary, PutOutcome, PutRequest, StoreError, StoreErrorKind, StoreMark, StoreRead,
-    StoreWrite, StoredChecksum, Tag,
+    ObjectSummary, ObjectVersion, PutOutcome, PutRequest, StoreError, StoreErrorKind, StoreMark,
+    StoreRead, StoreWrite, StoredChecksum, Tag,
 };
 
 /// What an injected fault does to the call it hits.
@@ -315,6 +315,12 @@ impl StoreRead for FaultyStore {
         let (fault, _guard) = self.begin("ListObjectsV2", prefix);
         before("ListObjectsV2", prefix, fault).await?;
         self.inner.list(prefix).await
+    }
+
+    async fn list_versions(&self, prefix: &str) -> Result<Option<Vec<ObjectVersion>>, StoreError> {
+        let (fault, _guard) = self.begin("ListObjectVersions", prefix);
+        before("ListObjectVersions", prefix, fault).await?;
+        self.inner.list_versions(prefix).await
     }
 
     async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {

@@ -19,8 +19,9 @@ use sha2::Sha256;
 
 use super::{
     BucketConfig, BucketSpec, ByteRange, ChecksumAlgorithm, CopyInPlace, CopyOutcome, ObjectBody,
-    ObjectHead, ObjectSummary, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind,
-    StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning, validate_tags,
+    ObjectHead, ObjectSummary, ObjectVersion, PutCondition, PutOutcome, PutRequest, StoreError,
+    StoreErrorKind, StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
+    validate_tags,
 };
 
 /// Bodies are served in slices of this size (no copy), as a network body arrives in bounded
@@ -174,6 +175,29 @@ impl StoreRead for MemoryStore {
                 })
             })
             .collect())
+    }
+
+    async fn list_versions(&self, prefix: &str) -> Result<Option<Vec<ObjectVersion>>, StoreError> {
+        if !self.spec.versioned {
+            return Ok(None);
+        }
+        let state = self.bucket_state();
+        let mut out = Vec::new();
+        for (key, versions) in state
+            .keys
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+        {
+            for (i, v) in versions.iter().enumerate().rev() {
+                out.push(ObjectVersion {
+                    key: key.clone(),
+                    version_id: v.id.clone(),
+                    is_latest: i + 1 == versions.len(),
+                    delete_marker: false,
+                });
+            }
+        }
+        Ok(Some(out))
     }
 
     async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {

@@ -61,6 +61,15 @@ pub trait StoreRead: Send + Sync {
     /// Versioning and Object Lock state of the bucket.
     async fn bucket_config(&self) -> Result<BucketConfig, StoreError>;
 
+    /// Every version and delete marker of every key under `prefix`, in key order, where the
+    /// store keeps versions (S3's ListObjectVersions); `Ok(None)` when it cannot tell (an
+    /// unversioned folder, or an adapter without the capability). The ledger's verifier uses it
+    /// to find overwritten blocks and keys.
+    async fn list_versions(&self, prefix: &str) -> Result<Option<Vec<ObjectVersion>>, StoreError> {
+        let _ = prefix;
+        Ok(None)
+    }
+
     /// Read one whole version into memory. For small objects (ledger blocks, metadata JSON).
     async fn get_bytes(&self, key: &str, version: Option<&str>) -> Result<Bytes, StoreError> {
         let body = self.get(key, version, None).await?;

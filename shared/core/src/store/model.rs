@@ -9,6 +9,15 @@ use futures::{Stream, StreamExt};
 
 use super::{ChecksumAlgorithm, StoreError, StoreErrorKind};
 
+/// One version (or delete marker) of a key, as a listing of versions reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub key: String,
+    pub version_id: String,
+    pub is_latest: bool,
+    pub delete_marker: bool,
+}
+
 /// One entry of a listing: the current version of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectSummary {

@@ -45,7 +45,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -61,8 +61,8 @@ use sha2::{Digest, Sha256};
 
 use super::{
     BucketConfig, BucketSpec, ByteRange, ChecksumAlgorithm, CopyInPlace, CopyOutcome, ObjectBody,
-    ObjectHead, ObjectSummary, PutCondition, PutOutcome, PutRequest, StoreError, StoreErrorKind,
-    StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
+    ObjectHead, ObjectSummary, ObjectVersion, PutCondition, PutOutcome, PutRequest, StoreError,
+    StoreErrorKind, StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
 };
 
 mod copy;
@@ -231,6 +231,17 @@ impl StoreRead for FsStore {
 
     fn bucket(&self) -> &str {
         &self.inner.name
+    }
+
+    async fn list_versions(&self, prefix: &str) -> Result<Option<Vec<ObjectVersion>>, StoreError> {
+        if !self.inner.config.versioned {
+            return Ok(None);
+        }
+        let prefix = prefix.to_string();
+        self.blocking("ListObjectVersions", move |folder| {
+            folder.list_versions(&prefix).map(Some)
+        })
+        .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectSummary>, StoreError> {

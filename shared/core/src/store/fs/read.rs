@@ -145,6 +145,50 @@ impl Folder {
         .with_key(key))
     }
 
+    /// Every generation of every key under `prefix` (a versioned folder keeps them all), newest
+    /// first per key, the current one marked latest.
+    pub(super) fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, StoreError> {
+        const ACTION: &str = "ListObjectVersions";
+        let keys_dir = self.root.join(SIDECAR).join("keys");
+        let entries = match fs::read_dir(&keys_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(ACTION, None, &keys_dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let dir = entry
+                .map_err(|e| io_error(ACTION, None, &keys_dir, e))?
+                .path();
+            let Ok(key) = fs::read_to_string(dir.join("key.txt")) else {
+                continue;
+            };
+            if !key.starts_with(prefix) {
+                continue;
+            }
+            let current = self.current(ACTION, &key).ok().and_then(|r| r.generation);
+            let mut generations: Vec<String> = fs::read_dir(&dir)
+                .map_err(|e| io_error(ACTION, Some(&key), &dir, e))?
+                .filter_map(|e| {
+                    let name = e.ok()?.file_name().into_string().ok()?;
+                    let g = name.strip_suffix(".data")?;
+                    is_generation_id(g).then(|| g.to_string())
+                })
+                .collect();
+            generations.sort_unstable_by(|a, b| b.cmp(a));
+            for g in generations {
+                out.push(ObjectVersion {
+                    is_latest: current.as_ref().is_some_and(|(c, _)| *c == g),
+                    key: key.clone(),
+                    version_id: g,
+                    delete_marker: false,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
     pub(super) fn open_current(
         &self,
         action: &'static str,
@@ -160,7 +204,44 @@ impl Folder {
             .with_key(key)
             .with_code("NoSuchKey")
         };
-        let file = match File::open(path) {
+        // Not a regular file (a FIFO, a socket, a device, an empty folder): an error naming it,
+        // never "no such key" and never an open that blocks. The type is checked before opening,
+        // and the open is non-blocking in case the name changes type in between.
+        let not_an_object = |what: &str| {
+            StoreError::new(
+                StoreErrorKind::InvalidRequest,
+                action,
+                format!("{} is {what}, not a regular file", path.display()),
+            )
+            .with_key(key)
+            .with_code("NotAnObject")
+        };
+        match fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(meta) if meta.is_dir() => {
+                let empty = fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+                return Err(if empty {
+                    not_an_object("an empty folder")
+                } else {
+                    not_found()
+                });
+            }
+            Ok(meta) => return Err(not_an_object(&file_kind(&meta))),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Err(not_found());
+            }
+            Err(e) => return Err(io_error(action, Some(key), path, e)),
+        }
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+        {
             Ok(f) => f,
             Err(e)
                 if matches!(
@@ -176,7 +257,7 @@ impl Folder {
             .metadata()
             .map_err(|e| io_error(action, Some(key), path, e))?;
         if !meta.is_file() {
-            return Err(not_found());
+            return Err(not_an_object(&file_kind(&meta)));
         }
         Ok((file, meta))
     }
@@ -362,4 +443,21 @@ pub(super) fn chunk_stream(file: File, length: u64) -> crate::store::ChunkStream
             Some((Ok(chunk), (file, left)))
         },
     ))
+}
+
+/// What kind of file a non-regular file is, for messages.
+fn file_kind(meta: &fs::Metadata) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_fifo() {
+        "a FIFO".into()
+    } else if t.is_socket() {
+        "a socket".into()
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device".into()
+    } else if t.is_dir() {
+        "a folder".into()
+    } else {
+        "not a regular file".into()
+    }
 }

@@ -1,0 +1,205 @@
+//! `custody verify` as an auditor relies on it (issue 11): which checkpoint it saves, where the
+//! origin comes from, how loudly it says the keys were not pinned, and what an empty ledger is.
+//! Ledgers come from `custody demo` (offline, in a temporary folder).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn custody(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_custody"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CUSTODY_") || name.starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+    command.args(args).output().expect("custody runs")
+}
+
+/// Run and check the exit status; returns standard output and standard error.
+fn run(args: &[&str], expected_exit: i32) -> (String, String) {
+    let output = custody(args);
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(expected_exit),
+        "custody {}\nstdout:\n{out}\nstderr:\n{err}",
+        args.join(" ")
+    );
+    (out, err)
+}
+
+/// A demo ledger: the folder, its published verifier key file, and the block files.
+struct Demo {
+    work: tempfile::TempDir,
+    ledger: String,
+    vkey: String,
+}
+
+impl Demo {
+    fn new() -> Demo {
+        let work = tempfile::tempdir().unwrap();
+        let dir = work.path().join("demo");
+        run(&["demo", "--workdir", &dir.display().to_string()], 0);
+        let ledger = dir.join("ledger");
+        let vkey = std::fs::read_dir(ledger.join("keys"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        Demo {
+            ledger: ledger.display().to_string(),
+            vkey: vkey.display().to_string(),
+            work,
+        }
+    }
+
+    fn blocks(&self) -> Vec<PathBuf> {
+        let mut blocks: Vec<PathBuf> = std::fs::read_dir(Path::new(&self.ledger).join("blocks"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        blocks.sort();
+        blocks
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.work.path().join(name).display().to_string()
+    }
+
+    fn origin(&self) -> String {
+        let text = std::fs::read_to_string(&self.vkey).unwrap();
+        text.split('+').next().unwrap().to_string()
+    }
+}
+
+#[test]
+fn a_checkpoint_is_saved_only_when_the_ledger_is_intact() {
+    let d = Demo::new();
+    let first = d.file("first.checkpoint");
+    run(
+        &[
+            "verify",
+            &d.ledger,
+            "--key",
+            &d.vkey,
+            "--save-checkpoint",
+            &first,
+        ],
+        0,
+    );
+    assert!(Path::new(&first).is_file());
+    std::fs::remove_file(d.blocks().last().unwrap()).unwrap();
+    let second = d.file("second.checkpoint");
+    let (_, err) = run(
+        &[
+            "verify",
+            &d.ledger,
+            "--key",
+            &d.vkey,
+            "--pinned",
+            &first,
+            "--save-checkpoint",
+            &second,
+        ],
+        1,
+    );
+    assert!(
+        !Path::new(&second).exists(),
+        "a truncated tree's checkpoint was saved"
+    );
+    assert!(err.contains("not saved"), "{err}");
+    run(
+        &["verify", &d.ledger, "--key", &d.vkey, "--pinned", &first],
+        1,
+    );
+}
+
+#[test]
+fn keys_of_several_names_need_the_origin_from_the_auditor() {
+    let d = Demo::new();
+    let other = d.file("other");
+    run(
+        &["keygen", "--origin", "other.test/ledger", "--out", &other],
+        0,
+    );
+    let other_vkey = std::fs::read_dir(&other)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "vkey"))
+        .unwrap()
+        .display()
+        .to_string();
+    let two = ["verify", &d.ledger, "--key", &d.vkey, "--key", &other_vkey];
+    let (_, err) = run(&two, 2);
+    assert!(err.contains("--origin"), "{err}");
+    let origin = d.origin();
+    let mut with_origin = two.to_vec();
+    with_origin.extend(["--origin", &origin]);
+    run(&with_origin, 0);
+    let mut wrong_origin = two.to_vec();
+    wrong_origin.extend(["--origin", "other.test/ledger"]);
+    let (out, _) = run(&wrong_origin, 1);
+    assert!(out.contains("[checkpoint]"), "{out}");
+}
+
+#[test]
+fn without_pinned_keys_the_verdict_says_unpinned_and_require_pinned_refuses() {
+    let d = Demo::new();
+    let (out, _) = run(&["verify", &d.ledger], 0);
+    assert!(
+        out.contains("INTACT (UNPINNED: trusting keys published in the bucket)"),
+        "{out}"
+    );
+    let (json, _) = run(&["verify", &d.ledger, "--json"], 0);
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["trust"], "published-keys");
+    assert_eq!(json["verdict"], "intact");
+    run(&["verify", &d.ledger, "--require-pinned"], 2);
+    let (json, _) = run(&["verify", &d.ledger, "--require-pinned", "--json"], 2);
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["verdict"], "could_not_run");
+    let (out, _) = run(
+        &["verify", &d.ledger, "--key", &d.vkey, "--require-pinned"],
+        0,
+    );
+    assert!(out.contains("INTACT: every check passed"), "{out}");
+}
+
+#[test]
+fn an_empty_ledger_is_empty_and_truncation_against_a_pin() {
+    let d = Demo::new();
+    let pin = d.file("pin.checkpoint");
+    run(
+        &[
+            "verify",
+            &d.ledger,
+            "--key",
+            &d.vkey,
+            "--save-checkpoint",
+            &pin,
+        ],
+        0,
+    );
+    for block in d.blocks() {
+        std::fs::remove_file(block).unwrap();
+    }
+    let (out, _) = run(&["verify", &d.ledger, "--key", &d.vkey], 0);
+    assert!(out.contains("EMPTY"), "{out}");
+    let (json, _) = run(&["verify", &d.ledger, "--key", &d.vkey, "--json"], 0);
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["verdict"], "empty");
+    let (json, _) = run(
+        &[
+            "verify", &d.ledger, "--key", &d.vkey, "--pinned", &pin, "--json",
+        ],
+        1,
+    );
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["verdict"], "tampered");
+    assert_eq!(json["failures"][0]["check"], "consistency");
+    assert_eq!(json["failures"][0]["leaf"], Value::Null);
+}

@@ -1,0 +1,155 @@
+//! The ledger over an object store: opening it, and what an append reports. The work is split by
+//! concept:
+//!
+//! - [`head`]: finding the newest block cheaply (the head hint, galloping and bisection);
+//! - [`append`]: appending blocks create-only, never a record whose identity a block holds;
+//! - [`index`]: the identity index (`ids/`, `indexed/`), which the writer checks against the
+//!   blocks before believing it and rebuilds where it is missing;
+//! - [`published`]: verifier keys published beside the ledger, and which keys a verifier trusts;
+//! - [`read`]: listing and reading blocks (size-capped) and records.
+//!
+//! Layout of the objects: [`super::Layout`]; format: `docs/ledger.md`.
+
+mod append;
+mod head;
+mod index;
+mod published;
+mod read;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::StoreWrite;
+
+use super::error::LedgerError;
+use super::keys::{Signer, VerifierKey};
+use super::layout::Layout;
+
+pub use head::Head;
+pub use index::PoisonedMarker;
+pub use read::{LedgerEntry, ListedBlock, ReadBlockError};
+
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// The checkpoint origin line, also the signing key's name (e.g. `custody.example.com/ledger`).
+    pub origin: String,
+    /// Keys the verifier accepts. Empty: the keys published under `<prefix>keys/`.
+    pub trusted_keys: Vec<VerifierKey>,
+    /// How many times an append re-reads the head after losing the race for the next block.
+    pub max_attempts: u32,
+    /// Concurrent store requests when reading blocks or writing markers.
+    pub concurrency: usize,
+}
+
+impl LedgerConfig {
+    pub fn new(origin: impl Into<String>) -> Self {
+        LedgerConfig {
+            origin: origin.into(),
+            trusted_keys: Vec::new(),
+            max_attempts: 200,
+            concurrency: 32,
+        }
+    }
+}
+
+/// A record that went into the ledger, or was already there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placed {
+    pub id: String,
+    pub block: u64,
+    pub leaf_index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendOutcome {
+    pub appended: Vec<Placed>,
+    pub already_present: Vec<Placed>,
+    /// Records refused as they stand (identity not matching their fields).
+    pub rejected: Vec<Rejected>,
+    /// The newest block written, when anything was appended.
+    pub block: Option<u64>,
+    /// Tree size after the append (or as found, when nothing was appended).
+    pub tree_size: u64,
+    /// Blocks tried: 1 per block written unless other writers took the next position first.
+    pub attempts: u32,
+    /// Identity markers that named a block and leaf not holding their record: the writer
+    /// treated them as absent and found the record's real place (if any) by scanning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poisoned_markers: Vec<PoisonedMarker>,
+    /// Identity markers missing for records already in blocks, rebuilt from the blocks.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub markers_rebuilt: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+pub struct Ledger {
+    store: Arc<dyn StoreWrite>,
+    layout: Layout,
+    config: LedgerConfig,
+    signer: Option<Signer>,
+}
+
+impl Ledger {
+    /// Open the ledger under `prefix` of `store`. With a signer, its public key is published
+    /// under `<prefix>keys/` (create-only) so verifiers find it.
+    pub async fn open(
+        store: Arc<dyn StoreWrite>,
+        prefix: &str,
+        config: LedgerConfig,
+        signer: Option<Signer>,
+    ) -> Result<Ledger, LedgerError> {
+        if !signed_note::is_key_name_valid(&config.origin) {
+            return Err(LedgerError::Config(format!(
+                "origin {:?} must be non-empty, without spaces or '+'",
+                config.origin
+            )));
+        }
+        if let Some(s) = &signer
+            && s.name() != config.origin
+        {
+            return Err(LedgerError::Config(format!(
+                "the signing key is named {:?}, the ledger origin is {:?}: generate the key with \
+                 the origin as its name",
+                s.name(),
+                config.origin
+            )));
+        }
+        let ledger = Ledger {
+            store,
+            layout: Layout::new(prefix),
+            config,
+            signer,
+        };
+        if let Some(s) = &ledger.signer {
+            ledger.publish_key(&s.verifier_key()).await?;
+        }
+        Ok(ledger)
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn config(&self) -> &LedgerConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn StoreWrite> {
+        &self.store
+    }
+
+    /// `s3://bucket/prefix` or `file:///folder/prefix`.
+    pub fn location(&self) -> String {
+        format!("{}/{}", self.store.location(), self.layout.prefix())
+    }
+}
