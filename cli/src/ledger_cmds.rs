@@ -194,7 +194,41 @@ pub async fn verify(args: VerifyArgs) -> ExitCode {
             ),
         }
     }
-    ExitCode::from(exit_code(&report))
+    let mut code = exit_code(&report);
+    // On an intact ledger, every attestation is checked against the records it summarises
+    // (docs/records.md, "Attestations").
+    if report.verdict() == Verdict::Intact {
+        match custody_core::audit::check_attestations(&ledger).await {
+            Ok(checked) => {
+                let line = format!(
+                    "attestations: {} checked, {} failure(s)",
+                    checked.checked,
+                    checked.failures.len()
+                );
+                let lines = checked.failures.iter().map(|f| {
+                    format!(
+                        "  [attestation] block {} leaf {} record {}: {}",
+                        f.block, f.leaf_index, f.record_id, f.problem
+                    )
+                });
+                for text in std::iter::once(line).chain(lines) {
+                    if args.json {
+                        eprintln!("{text}");
+                    } else {
+                        println!("{text}");
+                    }
+                }
+                if !checked.failures.is_empty() {
+                    code = code.max(1);
+                }
+            }
+            Err(e) => {
+                eprintln!("error: checking attestations: {e}");
+                code = COULD_NOT_RUN;
+            }
+        }
+    }
+    ExitCode::from(code)
 }
 
 /// 0 intact or empty, 1 tampering or damage, 2 could not run.

@@ -1097,7 +1097,7 @@ async fn the_auditor_states_a_verdict_and_pages_records() {
     let response = custody_auditor::handle(&misconfigured, &verify).await;
     assert_eq!(response.status_code, 409, "{}", response.body);
     let body: Value = serde_json::from_str(&response.body).unwrap();
-    assert_eq!(body["verdict"], "not-intact");
+    assert_eq!(body["verdict"], "tampered");
     assert_eq!(body["intact"], false);
 
     // A pinned checkpoint from the configuration: the ledger extends its own newest one.

@@ -3,7 +3,7 @@
 //!
 //! - `GET /records?conversation=&matter=&key=&recording=&event=[&limit=&next=]`: matching
 //!   records in ledger order, a page at a time ([`pages`]): `{"count", "records", "next"}`
-//! - `GET /verify`: `{"verdict": "intact" | "not-intact" | "could-not-verify", "intact", ...the
+//! - `GET /verify`: `{"verdict": "intact" | "tampered" | "could_not_run" | "empty" (the ledger report's own), "intact", ...the
 //!   verification report}` against the configured trusted keys ([`trust`]) and, when one is
 //!   configured, the pinned checkpoint; 200 only when intact (409 with evidence of tampering,
 //!   503 when verification could not run)
@@ -153,6 +153,8 @@ impl Auditor<'_> {
     async fn verify(&self) -> Response {
         let report = self.ledger.verify(self.pinned.as_ref()).await;
         let verdict = Verdict::of(&report);
+        // The report's own `verdict` (intact, tampered, could_not_run, empty) is the one stated;
+        // the status code follows it.
         let mut body = json!({ "verdict": verdict, "intact": verdict == Verdict::Intact });
         if let (Value::Object(body), Ok(Value::Object(report))) =
             (&mut body, serde_json::to_value(&report))
