@@ -1,11 +1,10 @@
 //! The hashing engine: pinned versions, concurrent ranged GETs, in-order hashing off the runtime.
 //!
-//! Over 500 lines: the pipeline (budget, parts in flight, in-order hand-off to the hashing
-//! threads) is one mechanism whose pieces only make sense together.
+//! The pipeline (budget, parts in flight, in-order hand-off to the hashing threads) is here;
+//! running work off the async runtime (rayon, owned tasks) is in `super::tasks`.
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -13,11 +12,11 @@ use bytes::Bytes;
 
 use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio::task::JoinHandle;
 
 use super::check::{CrossCheck, checksum_check, cross_check_plan, etag_check};
 use super::fetch::{Pinned, Progress, fetch_part, unquote};
 use super::plan::{Part, parts};
+use super::tasks::{on_rayon, spawn_owned};
 use super::{Check, DigestError, HashOptions, ObjectDigest, StreamingDigest};
 use crate::store::{ObjectHead, StoreRead};
 
@@ -447,29 +446,6 @@ async fn hash_batch(
     .await
 }
 
-/// Runs CPU work on the rayon pool (sized to the cores) and awaits it without blocking a runtime
-/// thread. A panic comes back as an error message.
-async fn on_rayon<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
-    let (done, result) = tokio::sync::oneshot::channel();
-    rayon::spawn(move || {
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(work)).map_err(panic_message);
-        let _ = done.send(outcome);
-    });
-    result
-        .await
-        .map_err(|_| "the hashing worker went away".to_string())?
-}
-
-fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_string())
-}
-
 /// The value computed for the stored checksum's algorithm, base64 as S3 shows it.
 fn computed_checksum(plan: &CrossCheck, digests: &super::Digests) -> Option<(String, String)> {
     use base64::Engine as _;
@@ -504,30 +480,4 @@ fn pin(key: &str, requested: Option<&str>, head: &ObjectHead) -> Result<Pinned, 
         etag: unquote(&head.etag).to_string(),
         size: head.size,
     })
-}
-
-/// A spawned task that is aborted when its handle is dropped, so that dropping a hash (an error
-/// in one part, a cancelled caller) stops its other fetches too. Resolves to `Err` on a panic.
-fn spawn_owned<T: Send + 'static>(
-    work: impl Future<Output = T> + Send + 'static,
-) -> impl Future<Output = Result<T, String>> + Send + 'static {
-    let handle = AbortOnDrop(tokio::spawn(work));
-    async move {
-        let mut handle = handle;
-        (&mut handle.0).await.map_err(|error| {
-            if error.is_panic() {
-                panic_message(error.into_panic())
-            } else {
-                "the task was cancelled".to_string()
-            }
-        })
-    }
-}
-
-struct AbortOnDrop<T>(JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -24,6 +24,7 @@ mod plan;
 mod result;
 mod retry;
 mod streaming;
+mod tasks;
 
 pub use check::{Check, CrossCheck};
 pub use checksum::stored_checksum_of;

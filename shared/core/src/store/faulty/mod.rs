@@ -4,8 +4,6 @@
 //! that unit tests of the engines see them without a server. End-to-end tests use a
 //! fault-injecting HTTP proxy in front of a real S3-compatible server instead.
 //!
-//! Over 500 lines: one wrapper for every call of the three ports, and its own tests.
-//!
 //! Every call is counted per action, so a test can also assert on how many requests were made;
 //! every GET is logged with its version and range, and bodies still open are counted. A body
 //! *shape* ([`BodyShape`]: chunk size and a pause per chunk) makes reads look like a network's.
@@ -387,82 +385,6 @@ impl StoreRead for FaultyStore {
     }
 }
 
-/// A body stream re-cut into chunks of `shape.chunk` bytes, each after `shape.pause`.
-fn reshape(chunks: super::ChunkStream, shape: BodyShape) -> super::ChunkStream {
-    let pieces = chunks.flat_map(move |chunk| {
-        let pieces: Vec<Result<Bytes, StoreError>> = match chunk {
-            Err(e) => vec![Err(e)],
-            Ok(bytes) => (0..bytes.len())
-                .step_by(shape.chunk)
-                .map(|at| Ok(bytes.slice(at..(at + shape.chunk).min(bytes.len()))))
-                .collect(),
-        };
-        futures::stream::iter(pieces)
-    });
-    Box::pin(pieces.then(move |piece| async move {
-        if let Some(pause) = shape.pause {
-            tokio::time::sleep(pause).await;
-        }
-        piece
-    }))
-}
-
-/// Counts a body as open until its stream is dropped.
-fn counted(
-    chunks: super::ChunkStream,
-    open: &Arc<AtomicUsize>,
-    max: &Arc<AtomicUsize>,
-) -> super::ChunkStream {
-    struct Open(Arc<AtomicUsize>);
-    impl Drop for Open {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
-    max.fetch_max(now, Ordering::SeqCst);
-    let guard = Open(open.clone());
-    Box::pin(chunks.map(move |chunk| {
-        let _ = &guard;
-        chunk
-    }))
-}
-
-/// A body stream that yields `keep` bytes, then a transient error, as a connection reset
-/// mid-body does.
-fn cut_after(chunks: super::ChunkStream, keep: u64, key: String) -> super::ChunkStream {
-    enum State {
-        Reading(super::ChunkStream, u64),
-        Cut,
-        Done,
-    }
-    Box::pin(futures::stream::unfold(
-        State::Reading(chunks, 0),
-        move |state| {
-            let key = key.clone();
-            async move {
-                match state {
-                    State::Done => None,
-                    State::Cut => Some((Err(lost_answer("GetObject", &key)), State::Done)),
-                    State::Reading(mut chunks, sent) => match chunks.next().await {
-                        None => None,
-                        Some(Err(e)) => Some((Err(e), State::Done)),
-                        Some(Ok(chunk)) => {
-                            let len = chunk.len() as u64;
-                            if sent + len <= keep {
-                                Some((Ok(chunk), State::Reading(chunks, sent + len)))
-                            } else {
-                                let head: Bytes = chunk.slice(..(keep - sent) as usize);
-                                Some((Ok(head), State::Cut))
-                            }
-                        }
-                    },
-                }
-            }
-        },
-    ))
-}
-
 #[async_trait]
 impl StoreMark for FaultyStore {
     async fn get_tags(&self, key: &str, version: Option<&str>) -> Result<Vec<Tag>, StoreError> {
@@ -527,86 +449,8 @@ fn lose_if<T>(
     }
 }
 
+mod body;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::BucketSpec;
-    use crate::store::memory::MemoryStore;
+mod tests;
 
-    fn store() -> FaultyStore {
-        FaultyStore::new(Arc::new(MemoryStore::new("b", BucketSpec::default())))
-    }
-
-    #[tokio::test]
-    async fn a_refusal_hits_only_its_action_and_only_as_often_as_named() {
-        let store = store();
-        store.put(PutRequest::new("k", "body")).await.unwrap();
-        store.inject(Rule::on(
-            "GetObject",
-            2,
-            Fault::Refuse(StoreErrorKind::Transient, "SlowDown"),
-        ));
-        assert!(store.head("k", None).await.is_ok());
-        for _ in 0..2 {
-            let e = store.get("k", None, None).await.unwrap_err();
-            assert_eq!(
-                (e.kind, e.code.as_deref()),
-                (StoreErrorKind::Transient, Some("SlowDown"))
-            );
-        }
-        assert_eq!(&store.get_bytes("k", None).await.unwrap()[..], b"body");
-        assert_eq!((store.calls("GetObject"), store.injected()), (3, 2));
-    }
-
-    #[tokio::test]
-    async fn a_lost_answer_still_makes_the_write() {
-        let store = store();
-        store.inject(Rule::on("PutObject", 1, Fault::LoseAnswer).for_keys("a/"));
-        let e = store.put(PutRequest::new("a/k", "x")).await.unwrap_err();
-        assert!(e.is_retryable());
-        assert_eq!(&store.get_bytes("a/k", None).await.unwrap()[..], b"x");
-    }
-
-    #[tokio::test]
-    async fn a_body_cut_mid_way_yields_the_bytes_before_the_cut_then_an_error() {
-        let store = store();
-        store
-            .put(PutRequest::new("k", vec![1u8; 100]))
-            .await
-            .unwrap();
-        store.inject(Rule::on("GetObject", 1, Fault::CutBodyAt(40)));
-        let mut body = store.get("k", None, None).await.unwrap();
-        let mut got = 0;
-        let mut failed = false;
-        while let Some(chunk) = body.chunks.next().await {
-            match chunk {
-                Ok(c) => got += c.len(),
-                Err(e) => {
-                    failed = e.is_retryable();
-                    break;
-                }
-            }
-        }
-        assert_eq!((got, failed), (40, true));
-    }
-
-    #[tokio::test]
-    async fn random_faults_are_replayable_from_their_seed() {
-        let run = |seed| async move {
-            let store = store().with_random(RandomFaults { rate: 0.3, seed });
-            let mut outcomes = Vec::new();
-            for i in 0..50 {
-                outcomes.push(
-                    store
-                        .put(PutRequest::new(format!("k{i}"), "x"))
-                        .await
-                        .is_ok(),
-                );
-            }
-            (outcomes, store.injected())
-        };
-        let (a, injected) = run(7).await;
-        assert_eq!(a, run(7).await.0);
-        assert!((5..=25).contains(&injected), "{injected} of 50 at 30%");
-    }
-}
+use body::{counted, cut_after, reshape};
