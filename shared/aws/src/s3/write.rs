@@ -37,4 +37,25 @@ impl StoreWrite for S3Store {
             }
         }
     }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let error = sdk_error("DeleteObject", Some(key), e);
+                if error.kind == StoreErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
 }

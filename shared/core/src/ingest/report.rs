@@ -96,16 +96,7 @@ impl IngestReport {
             hold: HoldReport::default(),
             digests: Vec::new(),
             records: Vec::new(),
-            ledger: Ok(AppendOutcome {
-                appended: Vec::new(),
-                already_present: Vec::new(),
-                rejected: Vec::new(),
-                block: None,
-                tree_size: 0,
-                attempts: 0,
-                poisoned_markers: Vec::new(),
-                markers_rebuilt: 0,
-            }),
+            ledger: Ok(AppendOutcome::empty()),
             run_error: Some(error),
         }
     }

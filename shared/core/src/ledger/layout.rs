@@ -3,9 +3,12 @@
 //! ```text
 //! <prefix>blocks/00000000000000000042   block 42 (20-digit zero-padded: keys sort in ledger order)
 //! <prefix>head.json                     hint of the newest block index (may lag; never trusted)
-//! <prefix>ids/<2 hex>/<record id>       identity marker {"block":N,"leaf":L}, create-only
-//! <prefix>indexed/00000000000000000042  written once every marker of block 42 exists
 //! <prefix>keys/<key id>.vkey            published verifier keys (C2SP vkey text)
+//! <prefix>submissions/<2 hex>/<64 hex>  records waiting for the integrator (JSON lines), named by
+//!                                       the SHA-256 of their content, create-only
+//! <prefix>rejected/<2 hex>/<64 hex>     a submission holding lines the integrator refused, kept
+//!                                       with the reasons (`.json`) instead of being deleted
+//! <prefix>state/identities              the integrator's signed identity snapshot (a cache)
 //! ```
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,13 +53,28 @@ impl Layout {
         format!("{}head.json", self.prefix)
     }
 
-    pub fn identity(&self, id: &str) -> String {
-        let shard = id.get(..2).unwrap_or("__");
-        format!("{}ids/{shard}/{id}", self.prefix)
+    pub fn submissions_prefix(&self) -> String {
+        format!("{}submissions/", self.prefix)
     }
 
-    pub fn indexed(&self, index: u64) -> String {
-        format!("{}indexed/{index:020}", self.prefix)
+    /// The key of a submission whose content hashes to `sha256_hex`, sharded by its first byte
+    /// so that no prefix is hot.
+    pub fn submission(&self, sha256_hex: &str) -> String {
+        let shard = sha256_hex.get(..2).unwrap_or("__");
+        format!("{}submissions/{shard}/{sha256_hex}", self.prefix)
+    }
+
+    /// Where a submission with refused lines is set aside (`suffix` is `""` for its bytes,
+    /// `".json"` for the reasons).
+    pub fn rejected_submission(&self, submission_key: &str, suffix: &str) -> String {
+        let name = submission_key
+            .strip_prefix(&self.submissions_prefix())
+            .unwrap_or(submission_key);
+        format!("{}rejected/{name}{suffix}", self.prefix)
+    }
+
+    pub fn identity_snapshot(&self) -> String {
+        format!("{}state/identities", self.prefix)
     }
 
     pub fn keys_prefix(&self) -> String {

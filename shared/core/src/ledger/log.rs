@@ -2,19 +2,21 @@
 //! concept:
 //!
 //! - [`head`]: finding the newest block cheaply (the head hint, galloping and bisection);
-//! - [`append`]: appending blocks create-only, never a record whose identity a block holds;
-//! - [`index`]: the identity index (`ids/`, `indexed/`), which the writer checks against the
-//!   blocks before believing it and rebuilds where it is missing;
+//! - [`submissions`]: records made durable by writers, waiting for the integrator;
+//! - [`integrate`]: appending blocks create-only, never a record whose identity a block holds;
+//! - [`identities`]: the integrator's identity set and its signed snapshot, checked against the
+//!   blocks before it is believed and rebuilt from them when it is not;
 //! - [`published`]: verifier keys published beside the ledger, and which keys a verifier trusts;
 //! - [`read`]: listing and reading blocks (size-capped) and records.
 //!
 //! Layout of the objects: [`super::Layout`]; format: `docs/ledger.md`.
 
-mod append;
 mod head;
-mod index;
+mod identities;
+mod integrate;
 mod published;
 mod read;
+mod submissions;
 
 use std::sync::Arc;
 
@@ -27,8 +29,12 @@ use super::keys::{Signer, VerifierKey};
 use super::layout::Layout;
 
 pub use head::Head;
-pub use index::PoisonedMarker;
+pub use identities::{IdentityLoad, SNAPSHOT_FORMAT};
+pub use integrate::IntegrateOutcome;
 pub use read::{LedgerEntry, ListedBlock, ReadBlockError};
+pub use submissions::{MAX_RECORD_BYTES, MAX_SUBMISSION_BYTES, RefusedLine, Submission};
+
+use identities::IdentitySet;
 
 #[derive(Debug, Clone)]
 pub struct LedgerConfig {
@@ -79,13 +85,29 @@ pub struct AppendOutcome {
     pub tree_size: u64,
     /// Blocks tried: 1 per block written unless other writers took the next position first.
     pub attempts: u32,
-    /// Identity markers that named a block and leaf not holding their record: the writer
-    /// treated them as absent and found the record's real place (if any) by scanning.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub poisoned_markers: Vec<PoisonedMarker>,
-    /// Identity markers missing for records already in blocks, rebuilt from the blocks.
+    /// Blocks this process read to learn the identities already in the ledger (those written
+    /// after the identity snapshot, or every block when there is none).
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub markers_rebuilt: u64,
+    pub identity_blocks_read: u64,
+    /// Why the stored identity snapshot was not believed (the blocks were read instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_snapshot_refused: Option<String>,
+}
+
+impl AppendOutcome {
+    /// The outcome of appending nothing.
+    pub fn empty() -> Self {
+        AppendOutcome {
+            appended: Vec::new(),
+            already_present: Vec::new(),
+            rejected: Vec::new(),
+            block: None,
+            tree_size: 0,
+            attempts: 0,
+            identity_blocks_read: 0,
+            identity_snapshot_refused: None,
+        }
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -97,6 +119,8 @@ pub struct Ledger {
     layout: Layout,
     config: LedgerConfig,
     signer: Option<Signer>,
+    /// The identity set (loaded on first use) and how it was loaded: one integrator per process.
+    identities: tokio::sync::Mutex<Option<(IdentitySet, IdentityLoad)>>,
 }
 
 impl Ledger {
@@ -129,6 +153,7 @@ impl Ledger {
             layout: Layout::new(prefix),
             config,
             signer,
+            identities: tokio::sync::Mutex::new(None),
         };
         if let Some(s) = &ledger.signer {
             ledger.publish_key(&s.verifier_key()).await?;

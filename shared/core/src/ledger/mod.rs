@@ -26,8 +26,9 @@ pub use identity::{fact_identity, legacy_identity};
 pub use keys::{KeyError, KeySource, Signer, TrustedKeys, VerifierKey};
 pub use layout::Layout;
 pub use log::{
-    AppendOutcome, Head, Ledger, LedgerConfig, LedgerEntry, ListedBlock, Placed, PoisonedMarker,
-    ReadBlockError, Rejected,
+    AppendOutcome, Head, IdentityLoad, IntegrateOutcome, Ledger, LedgerConfig, LedgerEntry,
+    ListedBlock, MAX_RECORD_BYTES, MAX_SUBMISSION_BYTES, Placed, ReadBlockError, RefusedLine,
+    Rejected, SNAPSHOT_FORMAT, Submission,
 };
 pub use merkle::ProofError;
 pub use receipt::{RECEIPT_FORMAT, Receipt, ReceiptCheck, ReceiptFailure};

@@ -384,6 +384,12 @@ impl StoreWrite for MemoryStore {
         let version_id = self.push(&mut state, &request.key, version);
         Ok(PutOutcome::Created { version_id, etag })
     }
+
+    /// Removes the key with every version: the memory store keeps no delete markers.
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.bucket_state().keys.remove(key);
+        Ok(())
+    }
 }
 
 /// The checksum S3 stores when the uploader sent none: full-object CRC64NVME.

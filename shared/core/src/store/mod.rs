@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | [`StoreRead`] | list, head, get, bucket configuration | discovery, hashing, verification |
 //! | [`StoreMark`] | tags, metadata copy, legal hold | the hold engine |
-//! | [`StoreWrite`] | conditional put | the ledger |
+//! | [`StoreWrite`] | conditional put, delete | the ledger |
 //! | [`ObjectStore`] | all of them | what settings build for a run |
 //!
 //! Adapters: [`fs::FsStore`] (a local folder), [`memory::MemoryStore`] (in memory, for unit tests)
@@ -120,6 +120,11 @@ pub trait StoreWrite: StoreRead {
     /// Write a whole object. With [`PutCondition::IfNoneMatch`] the write is refused when the key
     /// already exists, and that refusal is [`PutOutcome::AlreadyExists`], not an error.
     async fn put(&self, request: PutRequest) -> Result<PutOutcome, StoreError>;
+
+    /// Remove the current object under `key` (S3 DeleteObject without a version: on a versioned
+    /// bucket a delete marker, older versions kept). Deleting a key that does not exist succeeds,
+    /// as on S3. The ledger deletes only integrated submissions.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// Every call: what settings build for a run. Implemented for anything that reads, marks and

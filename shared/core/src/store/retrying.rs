@@ -169,6 +169,11 @@ impl StoreWrite for RetryingStore {
     async fn put(&self, request: PutRequest) -> Result<PutOutcome, StoreError> {
         self.inner.put(request).await
     }
+
+    /// Deleting is idempotent (deleting an absent key succeeds), so it is retried.
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.policy.run(|| self.inner.delete(key)).await
+    }
 }
 
 #[cfg(test)]

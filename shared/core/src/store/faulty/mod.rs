@@ -434,6 +434,13 @@ impl StoreWrite for FaultyStore {
         let outcome = self.inner.put(request).await?;
         lose_if(after, "PutObject", &key, outcome)
     }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let (fault, _guard) = self.begin("DeleteObject", key);
+        let after = before("DeleteObject", key, fault).await?;
+        self.inner.delete(key).await?;
+        lose_if(after, "DeleteObject", key, ())
+    }
 }
 
 /// The answer of a write that was made, or the transient error of a lost answer.

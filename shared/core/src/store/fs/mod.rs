@@ -399,6 +399,12 @@ impl StoreWrite for FsStore {
         self.blocking("PutObject", move |folder| folder.put(&request))
             .await
     }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_string();
+        self.blocking("DeleteObject", move |folder| folder.delete(&key))
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -98,6 +98,24 @@ impl Folder {
         outcome
     }
 
+    /// Unpublishes the key's current generation (removes `ROOT/<key>`). On an unversioned folder
+    /// the generations it leaves behind are collected; on a versioned one they are kept, as S3
+    /// keeps the versions behind a delete marker.
+    pub(super) fn delete(&self, key: &str) -> Result<(), StoreError> {
+        const ACTION: &str = "DeleteObject";
+        validate_key(ACTION, key)?;
+        let path = self.object_path(key);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error(ACTION, Some(key), &path, e)),
+        }
+        if !self.config.versioned {
+            self.collect_generations(key);
+        }
+        Ok(())
+    }
+
     pub(super) fn write_and_publish(
         &self,
         dir: &Path,
