@@ -286,88 +286,145 @@ async fn an_empty_folder_named_like_the_next_block_fails_the_listing() {
     assert!(f.ledger.append(records("next", 0..1)).await.is_err());
 }
 
-fn marker_path(dir: &Path, id: &str) -> PathBuf {
-    dir.join(format!("ids/{}/{id}", &id[..2]))
+fn snapshot_path(dir: &Path) -> PathBuf {
+    dir.join("state/identities")
 }
 
-fn write_marker(dir: &Path, id: &str, block: u64, leaf: u64) {
-    let path = marker_path(dir, id);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let _ = std::fs::remove_file(&path);
-    std::fs::write(&path, format!("{{\"block\":{block},\"leaf\":{leaf}}}")).unwrap();
+/// A fresh writer on the fixture's folder (a new process: no identity set in memory).
+async fn new_writer(f: &Fixture) -> Ledger {
+    open(folder_store(&f.path), &f.signer).await
 }
 
-// Item 8: a marker written ahead for a record not yet in the ledger.
-#[tokio::test]
-async fn a_pre_written_marker_is_reported_poisoned_and_the_record_still_appended() {
+/// The fixture with an honest identity snapshot saved (covering block 4).
+async fn fixture_with_snapshot() -> Fixture {
     let f = fixture().await;
+    // Already present: nothing appended, the identity set loaded.
+    let out = f.ledger.append(records("w", 0..1)).await.unwrap();
+    assert_eq!(out.already_present.len(), 1);
+    assert!(f.ledger.save_identity_snapshot(true).await.unwrap());
+    assert!(snapshot_path(&f.path).is_file());
+    f
+}
+
+// Item 8 (now the identity snapshot): one signed by another key, naming the same blocks but
+// listing a record that is not in them, is refused by its signature and the record appended.
+#[tokio::test]
+async fn a_snapshot_signed_by_another_key_is_refused_and_the_record_still_appended() {
+    let f = fixture_with_snapshot().await;
     let finding = record("missing", 0);
-    write_marker(&f.path, &finding.id, 0, 0);
-    let out = f.ledger.append(vec![finding.clone()]).await.unwrap();
+    // The attacker's own ledger on a copy, holding the finding, and its snapshot.
+    let copy = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .args(["-a", &format!("{}/.", f.path.display())])
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let attacker = Signer::generate(ORIGIN).unwrap();
+    let theirs = open(folder_store(copy.path()), &attacker).await;
+    theirs.append(vec![finding.clone()]).await.unwrap();
+    theirs.save_identity_snapshot(true).await.unwrap();
+    std::fs::remove_file(snapshot_path(&f.path)).unwrap();
+    std::fs::copy(snapshot_path(copy.path()), snapshot_path(&f.path)).unwrap();
+
+    let writer = new_writer(&f).await;
+    let out = writer.append(vec![finding.clone()]).await.unwrap();
     assert_eq!(out.appended.len(), 1, "{out:?}");
-    assert!(out.already_present.is_empty());
-    assert_eq!(out.poisoned_markers.len(), 1);
+    let refused = out.identity_snapshot_refused.unwrap();
     assert!(
-        out.poisoned_markers[0].reason.contains("holds record"),
-        "{out:?}"
+        refused.contains("not signed by the ledger's key"),
+        "{refused}"
     );
-    // Again: found by scanning, not appended twice, the marker reported again.
-    let again = f.ledger.append(vec![finding]).await.unwrap();
+    // Again, by yet another process: present once, never appended twice.
+    let again = new_writer(&f).await.append(vec![finding]).await.unwrap();
     assert!(again.appended.is_empty(), "{again:?}");
     assert_eq!(again.already_present.len(), 1);
-    assert_eq!(
-        again.already_present[0].leaf_index,
-        (BLOCKS * PER_BLOCK) as u64
-    );
-    assert_eq!(again.poisoned_markers.len(), 1);
     let report = f.pinned.verify(None).await;
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.records, (BLOCKS * PER_BLOCK) as u64 + 1);
 }
 
-// Item 9: the identity index deleted.
+// The honest snapshot with one byte of its body changed (an entry dropped would be the aim):
+// refused by the body hash, rebuilt from the blocks, nothing appended twice.
 #[tokio::test]
-async fn deleted_markers_are_rebuilt_and_no_record_is_appended_twice() {
-    for also_indexed in [false, true] {
-        let f = fixture().await;
-        std::fs::remove_dir_all(f.path.join("ids")).unwrap();
-        if also_indexed {
-            std::fs::remove_dir_all(f.path.join("indexed")).unwrap();
+async fn a_snapshot_with_an_edited_body_is_refused_and_nothing_is_appended_twice() {
+    let f = fixture_with_snapshot().await;
+    let mut bytes = std::fs::read(snapshot_path(&f.path)).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::remove_file(snapshot_path(&f.path)).unwrap();
+    std::fs::write(snapshot_path(&f.path), bytes).unwrap();
+    let out = new_writer(&f)
+        .await
+        .append(records("w", 0..BLOCKS * PER_BLOCK))
+        .await
+        .unwrap();
+    assert!(out.appended.is_empty(), "{out:?}");
+    assert_eq!(out.already_present.len(), BLOCKS * PER_BLOCK);
+    assert!(
+        out.identity_snapshot_refused
+            .as_deref()
+            .is_some_and(|r| r.contains("does not hash")),
+        "{out:?}"
+    );
+    assert_eq!(out.identity_blocks_read, BLOCKS as u64);
+}
+
+// Item 9 (now the snapshot): deleted, or an older honest one put back: the writer reads the
+// blocks it does not cover and appends nothing twice.
+#[tokio::test]
+async fn a_deleted_or_replayed_snapshot_costs_reads_never_a_duplicate() {
+    let f = fixture_with_snapshot().await;
+    let old = std::fs::read(snapshot_path(&f.path)).unwrap();
+    assert_eq!(
+        f.ledger.append(records("x", 0..2)).await.unwrap().block,
+        Some(BLOCKS as u64)
+    );
+    assert!(f.ledger.save_identity_snapshot(true).await.unwrap());
+    for replace in [None, Some(old)] {
+        std::fs::remove_file(snapshot_path(&f.path)).unwrap();
+        if let Some(old) = &replace {
+            std::fs::write(snapshot_path(&f.path), old).unwrap();
         }
-        let out = f
-            .ledger
+        let out = new_writer(&f)
+            .await
             .append(records("w", 0..BLOCKS * PER_BLOCK))
             .await
             .unwrap();
         assert!(out.appended.is_empty(), "{out:?}");
         assert_eq!(out.already_present.len(), BLOCKS * PER_BLOCK);
-        assert_eq!(out.markers_rebuilt, (BLOCKS * PER_BLOCK) as u64);
+        assert_eq!(out.identity_snapshot_refused, None);
+        // Deleted: every block read; replayed: only the block written after it.
+        let expected = if replace.is_some() {
+            1
+        } else {
+            BLOCKS as u64 + 1
+        };
+        assert_eq!(out.identity_blocks_read, expected, "{out:?}");
         let report = f.pinned.verify(None).await;
         assert!(report.is_intact(), "{report}");
-        assert!(marker_path(&f.path, &record("w", 0).id).is_file());
     }
 }
 
-// Item 10: a receipt asked for a record whose marker points elsewhere.
+// Item 10: a receipt asked for while the snapshot is forged: found through the blocks, and says so.
 #[tokio::test]
-async fn a_receipt_behind_a_poisoned_marker_is_found_by_scanning_and_says_so() {
-    let f = fixture().await;
+async fn a_receipt_behind_a_refused_snapshot_is_found_by_reading_the_blocks_and_says_so() {
+    let f = fixture_with_snapshot().await;
+    let mut bytes = std::fs::read(snapshot_path(&f.path)).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::remove_file(snapshot_path(&f.path)).unwrap();
+    std::fs::write(snapshot_path(&f.path), bytes).unwrap();
     let target = record("w", 9);
-    write_marker(&f.path, &target.id, 0, 0);
-    let (receipt, why) = f.ledger.receipt_checked(&target.id).await.unwrap();
+    let (receipt, why) = f.pinned.receipt_checked(&target.id).await.unwrap();
     assert_eq!(receipt.leaf_index, 9);
     assert!(
         why.as_deref()
-            .is_some_and(|w| w.contains("identity index was wrong")),
+            .is_some_and(|w| w.contains("identity snapshot was refused")),
         "{why:?}"
     );
     let (trusted, _) = f.pinned.trusted_keys().await.unwrap();
     assert_eq!(receipt.verify(&trusted).unwrap().record.id, target.id);
-    // A marker naming a block beyond the head, too.
-    write_marker(&f.path, &target.id, 1_000_000, 0);
-    let (receipt, why) = f.ledger.receipt_checked(&target.id).await.unwrap();
-    assert_eq!(receipt.leaf_index, 9);
-    assert!(why.unwrap().contains("beyond the newest block"));
 }
 
 // The stray put of a non-block key still fails the listing, now with the honest ledger pinned.

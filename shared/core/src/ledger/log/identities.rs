@@ -145,7 +145,7 @@ impl IdentitySet {
         out
     }
 
-    fn insert(&mut self, id: &str, leaf: u64) {
+    pub(super) fn insert(&mut self, id: &str, leaf: u64) {
         let p = prefix_of(id);
         if let Some(taken) = self.recent.insert(p, leaf) {
             self.recent_collisions.push((p, taken));

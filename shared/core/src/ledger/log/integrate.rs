@@ -359,3 +359,7 @@ fn retryable(e: &StoreError) -> bool {
             | StoreErrorKind::NoObjectLock
     )
 }
+
+#[cfg(test)]
+#[path = "integrate_tests.rs"]
+mod tests;
