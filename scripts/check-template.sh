@@ -50,7 +50,8 @@ run() { # run NAME COMMAND... : prints the command's output only when it fails
 # variable lists come from the Rust code: functions/*/env-vars.json, kept current by Rust tests.
 project_checks() { # project_checks TEMPLATE EVENTS_DIR EXPANDED
   PYTHONPATH="$root/scripts" "$venv/bin/python" -m template_rules "$@" \
-    --env-vars "$root/functions/tagger/env-vars.json" --env-vars "$root/functions/auditor/env-vars.json"
+    --env-vars "$root/functions/tagger/env-vars.json" --env-vars "$root/functions/sequencer/env-vars.json" \
+    --env-vars "$root/functions/auditor/env-vars.json"
 }
 
 cfn_lint_expanded() { # cfn_lint_expanded TEMPLATE EVENTS_DIR: expands, then lints the result

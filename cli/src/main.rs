@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run the main job on an export: discover, mark the legal hold, hash, append to the ledger.
     Ingest(commands::ingest::IngestArgs),
+    /// Fold pending submissions into the ledger (the integrator on one machine).
+    Integrate(commands::integrate::IntegrateArgs),
     /// Print the ledger's records about a conversation, matter, key, recording or event kind.
     Query(commands::query::QueryArgs),
     /// End a matter's legal hold on a conversation or key (refused while another matter holds it).
@@ -50,6 +52,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ingest(args) => commands::ingest::ingest_cmd(args).await,
+        Command::Integrate(args) => commands::integrate::integrate_cmd(args).await,
         Command::Query(args) => commands::query::query_cmd(args).await,
         Command::Demo(args) => commands::demo::demo_cmd(args).await,
         Command::Release(args) => commands::release::release_cmd(args).await,

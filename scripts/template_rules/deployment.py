@@ -1,4 +1,4 @@
-"""The settings the deployment depends on: runtime and build of both functions, one IAM Function URL,
+"""The settings the deployment depends on: runtime and build of the functions, one integrator, one IAM Function URL,
 SQS partial batch failures, the ledger's Object Lock, the queue's dead-letter queue and visibility,
 alarms that notify someone, and for an existing export bucket an EventBridge rule that is the
 queue's only other sender."""
@@ -13,7 +13,8 @@ def function(resources, logical_id, finding):
 
 
 def check(sam, resources, finding):
-    for logical_id, binary in (("TaggerFunction", "custody-tagger"), ("AuditorFunction", "custody-auditor")):
+    for logical_id, binary in (("TaggerFunction", "custody-tagger"), ("SequencerFunction", "custody-sequencer"),
+                               ("AuditorFunction", "custody-auditor")):
         props = function(resources, logical_id, finding)
         if not props:
             continue
@@ -32,8 +33,14 @@ def check(sam, resources, finding):
         finding("the auditor needs exactly one Function URL, with AuthType AWS_IAM")
 
     esm = [r["Properties"] for r in resources.values() if r.get("Type") == "AWS::Lambda::EventSourceMapping"]
-    if len(esm) != 1 or "ReportBatchItemFailures" not in esm[0].get("FunctionResponseTypes", []):
+    tagger_esm = [e for e in esm if e.get("FunctionName") == {"Ref": "TaggerFunction"}]
+    if len(tagger_esm) != 1 or "ReportBatchItemFailures" not in tagger_esm[0].get("FunctionResponseTypes", []):
         finding("the tagger needs one SQS event source mapping with ReportBatchItemFailures")
+    sequencer = resources.get("SequencerFunction", {}).get("Properties", {})
+    if sequencer and sequencer.get("ReservedConcurrentExecutions") != 1:
+        finding("SequencerFunction: ReservedConcurrentExecutions must be 1 (one integrator)")
+    if not [e for e in esm if e.get("FunctionName") == {"Ref": "SequencerFunction"}]:
+        finding("SequencerFunction: needs the SQS event source mapping of ledger submissions")
 
     ledger = resources.get("LedgerBucket", {}).get("Properties", {})
     lock = ledger.get("ObjectLockConfiguration", {})

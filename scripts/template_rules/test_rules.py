@@ -18,7 +18,8 @@ from .expand import expand
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "samples/events"
-ENV_SPECS = [ROOT / "functions/tagger/env-vars.json", ROOT / "functions/auditor/env-vars.json"]
+ENV_SPECS = [ROOT / "functions/tagger/env-vars.json", ROOT / "functions/sequencer/env-vars.json",
+             ROOT / "functions/auditor/env-vars.json"]
 
 _expanded = {}
 

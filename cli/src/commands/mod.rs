@@ -4,5 +4,6 @@ pub mod demo;
 pub mod endpoint;
 pub mod ingest;
 pub mod ingest_report;
+pub mod integrate;
 pub mod query;
 pub mod release;

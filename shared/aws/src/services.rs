@@ -105,6 +105,21 @@ impl Settings {
         })
     }
 
+    /// The settings the integrator reads: the ledger, its origin, the signing key and the S3
+    /// endpoint (no export).
+    pub fn ledger_from_env() -> Result<Settings, SettingError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Ok(Settings {
+            ledger: var(ENV_LEDGER).ok_or_else(|| problem(ENV_LEDGER, "not set"))?,
+            origin: var(ENV_LEDGER_ORIGIN),
+            signing_key: var(ENV_SIGNING_KEY_SECRET_ARN)
+                .or_else(|| var(ENV_SIGNING_KEY).map(|_| format!("env:{ENV_SIGNING_KEY}"))),
+            s3_endpoint: var(ENV_S3_ENDPOINT),
+            s3_path_style: var(ENV_S3_PATH_STYLE).is_some_and(|v| v == "true" || v == "1"),
+            ..Settings::default()
+        })
+    }
+
     pub fn s3_options(&self) -> S3Options {
         let mut options = S3Options::new("");
         options.endpoint = self.s3_endpoint.clone();
@@ -164,11 +179,9 @@ impl Settings {
         .map_err(|e| problem(ENV_HOLD_SELECT, e.to_string()))
     }
 
-    /// Open the stores, load the key and the register: everything a run needs.
-    pub async fn services(&self) -> Result<Services, SettingError> {
-        let export = open(&self.export, &self.s3_options())
-            .await
-            .map_err(|e| problem(ENV_EXPORT_BUCKET, e.to_string()))?;
+    /// The ledger alone, with the signing key when one is configured: what the integrator (the
+    /// sequencer function, `custody integrate`) needs.
+    pub async fn ledger_writer(&self) -> Result<Ledger, SettingError> {
         if !self.ledger.starts_with("s3://") {
             // A new local ledger starts as an empty folder.
             std::fs::create_dir_all(self.ledger.trim_start_matches("file://"))
@@ -185,20 +198,28 @@ impl Settings {
             ),
             None => None,
         };
-        // The ledger's reads (markers, blocks, keys) are retried in the run like the export's:
-        // a transient error on one marker lookup must not fail a whole append.
+        // The ledger's reads (blocks, submissions, keys) are retried in the run like the
+        // export's: a transient error on one read must not fail a whole integration.
         let ledger_reads: Arc<dyn ObjectStore> = Arc::new(RetryingStore::new(
             ledger_store.store,
             RetryPolicy::default(),
         ));
-        let ledger = Ledger::open(
+        Ledger::open(
             ledger_reads,
             &ledger_store.prefix,
             LedgerConfig::new(self.origin()),
             signer,
         )
         .await
-        .map_err(|e| problem(ENV_LEDGER, e.to_string()))?;
+        .map_err(|e| problem(ENV_LEDGER, e.to_string()))
+    }
+
+    /// Open the stores, load the key and the register: everything a run needs.
+    pub async fn services(&self) -> Result<Services, SettingError> {
+        let export = open(&self.export, &self.s3_options())
+            .await
+            .map_err(|e| problem(ENV_EXPORT_BUCKET, e.to_string()))?;
+        let ledger = self.ledger_writer().await?;
         let bucket = export.store.bucket().to_string();
         let prefix = if self.export_prefix.is_empty() {
             export.prefix.clone()
