@@ -6,6 +6,9 @@
 //! <prefix>ids/<2 hex>/<record id>       identity marker {"block":N,"leaf":L}, create-only
 //! <prefix>indexed/00000000000000000042  written once every marker of block 42 exists
 //! <prefix>keys/<key id>.vkey            published verifier keys (C2SP vkey text)
+//! <prefix>checkpoint                    the newest block's signed checkpoint, as C2SP tlog-tiles names it
+//! <prefix>tile/<L>/<N>[.p/<W>]          C2SP tlog-tiles hash tiles (create-only), see [`super::tiles`]
+//! <prefix>tile/entries/<N>[.p/<W>]      C2SP tlog-tiles entry bundles: the record lines (create-only)
 //! ```
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +69,21 @@ impl Layout {
     pub fn key(&self, key_id: u32) -> String {
         format!("{}keys/{key_id:08x}.vkey", self.prefix)
     }
+
+    /// The tlog-tiles `checkpoint` object: the newest block whose tiles are published.
+    pub fn checkpoint(&self) -> String {
+        format!("{}checkpoint", self.prefix)
+    }
+
+    pub fn tiles_prefix(&self) -> String {
+        format!("{}tile/", self.prefix)
+    }
+
+    /// A hash tile or entry bundle (8 levels high) at its C2SP path:
+    /// `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`.
+    pub fn tile(&self, tile: &tlog_tiles::Tile) -> String {
+        format!("{}{}", self.prefix, super::tiles::c2sp_path(tile))
+    }
 }
 
 #[cfg(test)]
@@ -81,5 +99,16 @@ mod tests {
         assert_eq!(l.block_index(&l.block(u64::MAX)), Some(u64::MAX));
         assert_eq!(l.block_index("ledger/blocks/42"), None);
         assert_eq!(Layout::new("").block(1), "blocks/00000000000000000001");
+    }
+
+    #[test]
+    fn tile_keys_are_c2sp_paths_under_the_prefix() {
+        let l = Layout::new("ledger");
+        assert_eq!(l.checkpoint(), "ledger/checkpoint");
+        let tile = crate::ledger::tiles::hash_tile(1, 1_234_067, 3);
+        assert_eq!(l.tile(&tile), "ledger/tile/1/x001/x234/067.p/3");
+        let bundle = crate::ledger::tiles::entry_bundle(7, 256);
+        assert_eq!(l.tile(&bundle), "ledger/tile/entries/007");
+        assert!(l.tile(&bundle).starts_with(&l.tiles_prefix()));
     }
 }
