@@ -1,5 +1,6 @@
 //! Publishing one block's tiles (<https://c2sp.org/tlog-tiles>): the entry bundles and hash
-//! tiles that the block changes, create-only, then the `checkpoint` object.
+//! tiles that the block changes, create-only, the last tile of each level (and the last bundle)
+//! after all the others, then the `checkpoint` object.
 //!
 //! Only the predecessor's right-edge partial tiles are read (one entry bundle and one hash tile
 //! per level the block changes, at most), never older blocks. Everything read is checked before
@@ -68,25 +69,33 @@ pub async fn publish_block(
 ) -> Result<TilesPublished, TilesError> {
     let built = build_tiles(store, layout, block).await?;
     let mut reads = built.reads;
-    let writes: Vec<_> = built
+    // The last tile of each level goes after all the others: they exist once it does, which is
+    // what "complete" means to the next publication and to catch-up.
+    let last: Vec<Tile> = last_tiles(block.header.tree_size);
+    let (finals, others): (Vec<_>, Vec<_>) = built
         .tiles
         .into_values()
-        .map(|(tile, bytes)| (layout.tile(&tile), Bytes::from(bytes)))
-        .collect();
-    let outcomes: Vec<(Written, u64)> = stream::iter(writes)
-        .map(|(key, body)| async move {
-            let mut reads = 0;
-            let written = put_create_only(store, &key, body, &mut reads).await?;
-            Ok::<_, TilesError>((written, reads))
-        })
-        .buffered(WRITE_CONCURRENCY)
-        .try_collect()
-        .await?;
-    let created = outcomes
-        .iter()
-        .filter(|(w, _)| *w == Written::Created)
-        .count() as u64;
-    reads += outcomes.iter().map(|(_, r)| r).sum::<u64>();
+        .map(|(tile, bytes)| (tile, layout.tile(&tile), Bytes::from(bytes)))
+        .partition(|(tile, _, _)| last.contains(tile));
+    let mut created = 0;
+    let mut written = 0;
+    for phase in [others, finals] {
+        let outcomes: Vec<(Written, u64)> = stream::iter(phase)
+            .map(|(_, key, body)| async move {
+                let mut reads = 0;
+                let written = put_create_only(store, &key, body, &mut reads).await?;
+                Ok::<_, TilesError>((written, reads))
+            })
+            .buffered(WRITE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        created += outcomes
+            .iter()
+            .filter(|(w, _)| *w == Written::Created)
+            .count() as u64;
+        written += outcomes.len() as u64;
+        reads += outcomes.iter().map(|(_, r)| r).sum::<u64>();
+    }
 
     // Last, once every tile it covers exists: the checkpoint, overwritten.
     put_checkpoint(store, layout, block.note).await?;
@@ -94,7 +103,7 @@ pub async fn publish_block(
         block: block.header.index,
         tree_size: block.header.tree_size,
         created,
-        unchanged: outcomes.len() as u64 - created,
+        unchanged: written - created,
         reads,
     })
 }

@@ -203,3 +203,38 @@ async fn catch_up_after_a_crash_half_way_completes_the_tiles() {
     );
     assert_tiles_match(inner.as_ref(), &layout, &chain).await;
 }
+
+#[tokio::test]
+async fn a_block_whose_publication_stopped_half_way_is_published_again() {
+    // Block 1 spans level-0 tiles 0 to 4; the write of tile 1 fails. The last tiles of its
+    // levels are written after all others, so they are absent and probing restarts at block 1
+    // even with the checkpoint gone.
+    let chain = Chain::new(&[100, 1_000, 10]);
+    let layout = Layout::new("ledger");
+    let inner = memory();
+    let store = Arc::new(FaultyStore::new(inner.clone()));
+    write_blocks(store.as_ref(), &layout, &chain, 0).await;
+    let ledger = open(store.clone()).await;
+    store.inject(
+        Rule::on(
+            "PutObject",
+            1,
+            Fault::Refuse(StoreErrorKind::Transient, "SlowDown"),
+        )
+        .for_keys("ledger/tile/0/001"),
+    );
+    catch_up(&ledger).await.unwrap_err();
+    assert!(inner.get_bytes("ledger/tile/0/000", None).await.is_ok());
+    assert!(
+        inner
+            .get_bytes("ledger/tile/0/004.p/76", None)
+            .await
+            .is_err()
+    );
+    let put = PutRequest::new(layout.checkpoint(), b"lost".to_vec());
+    store.put(put).await.unwrap();
+    let outcome = catch_up(&ledger).await.unwrap();
+    assert_eq!(outcome.covered_by, CoveredBy::Probing);
+    assert_eq!(outcome.blocks, Some((1, 2)));
+    assert_tiles_match(inner.as_ref(), &layout, &chain).await;
+}

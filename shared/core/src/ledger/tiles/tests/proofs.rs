@@ -5,7 +5,7 @@ use crate::ledger::checkpoint::Checkpoint;
 use crate::ledger::keys::TrustedKeys;
 use crate::ledger::layout::Layout;
 use crate::ledger::merkle::{Frontier, Hash, PartialTree, leaf_hash};
-use crate::ledger::tiles::{TileLog, TilesError, hash_tile, level_width};
+use crate::ledger::tiles::{TileLog, TilesError, hash_tile, level_width, partial_tile_at_size};
 use crate::store::PutRequest;
 use crate::store::faulty::FaultyStore;
 use crate::store::{StoreRead, StoreWrite};
@@ -127,18 +127,32 @@ async fn a_tampered_tile_fails_the_check_against_the_signed_checkpoint() {
     )
     .unwrap();
 
-    // Alter leaf 11's hash (leaf 10's sibling) in the full level-0 tile.
+    // Alter one hash in each tile the proof uses, one at a time: the right edge (checked
+    // against the root by tlog_tiles), the level-1 tile, and the full level-0 tile (checked
+    // against their parents). Leaf 11's hash is leaf 10's sibling.
+    let right_edge = partial_tile_at_size(0, n, false).unwrap();
+    let level1 = partial_tile_at_size(1, n, false).unwrap();
     let key = layout.tile(&hash_tile(0, 0, 256));
-    let mut tile = store.get_bytes(&key, None).await.unwrap().to_vec();
-    tile[11 * 32] ^= 0x80;
-    store.put(PutRequest::new(&key, tile)).await.unwrap();
-
-    // The tiles are authenticated against the signed root before any proof is made from them.
-    let err = log.inclusion_proof(leaf, n, &root).await.unwrap_err();
-    assert!(
-        matches!(&err, TilesError::Inconsistent { tree_size, keys } if *tree_size == n && keys.contains(&key)),
-        "{err}"
-    );
+    for (tampered, at) in [
+        (layout.tile(&right_edge), 0),
+        (layout.tile(&level1), 32),
+        (key.clone(), 11 * 32),
+    ] {
+        let intact = store.get_bytes(&tampered, None).await.unwrap();
+        let mut tile = intact.to_vec();
+        tile[at] ^= 0x80;
+        store.put(PutRequest::new(&tampered, tile)).await.unwrap();
+        // The tiles are authenticated against the signed root before a proof is made of them.
+        let err = log.inclusion_proof(leaf, n, &root).await.unwrap_err();
+        assert!(
+            matches!(&err, TilesError::Inconsistent { tree_size, keys } if *tree_size == n && keys.contains(&tampered)),
+            "{tampered}: {err}"
+        );
+        if tampered != key {
+            store.put(PutRequest::new(&tampered, intact)).await.unwrap();
+            log.inclusion_proof(leaf, n, &root).await.unwrap();
+        }
+    }
 
     // And were they not, the proof made from the altered tile fails exactly the check against
     // the signed checkpoint, which the same proof from the intact tiles passed above.
