@@ -35,10 +35,12 @@
 //! `tlog_tiles` (0.2, Cloudflare's port of Go's `sumdb/tlog`) does the tile coordinates
 //! (`Tile`, `Tile::new_tiles`, `Tile::from_index`), the hashing (`Tile::subtree_hash`,
 //! `hash_at_index`, `stored_hash_index`), the proofs (`prove_record`, `prove_tree` over
-//! `TileHashReader`, which authenticates tiles) and their checks (`check_record`, `check_tree`).
-//! Written here, because tlog_tiles 0.2 lacks them: the C2SP path prefix (it writes Go's
-//! `tile/8/...` and `tile/8/data/...`, see [`c2sp_path`]), the entry-bundle codec, and the
-//! asynchronous store I/O around its synchronous readers.
+//! `TileHashReader`, which authenticates the right-edge tiles against the root) and their checks
+//! (`check_record`, `check_tree`). Written here, because tlog_tiles 0.2 lacks them or gets them
+//! wrong: the C2SP path prefix (it writes Go's `tile/8/...` and `tile/8/data/...`, see
+//! [`c2sp_path`]), the entry-bundle codec, the asynchronous store I/O around its synchronous
+//! readers, and the check of every full tile against its parent, which its `TileHashReader`
+//! skips for some tiles (`proofs`).
 
 mod bundle;
 mod catch_up;
