@@ -30,6 +30,7 @@
 //! - `publish`: [`publish_block`], one block's tiles and the checkpoint;
 //! - `catch_up`: [`catch_up`], every block not yet covered;
 //! - `proofs`: [`TileLog`], inclusion and consistency proofs from tiles;
+//! - `pinned`: [`check_pinned`], a pinned checkpoint against the newest block, from tiles;
 //! - `objects`: create-only writes and capped reads of tile objects.
 //!
 //! `tlog_tiles` (0.2, Cloudflare's port of Go's `sumdb/tlog`) does the tile coordinates
@@ -47,6 +48,7 @@ mod catch_up;
 mod coords;
 mod error;
 mod objects;
+mod pinned;
 mod proofs;
 mod publish;
 
@@ -60,5 +62,6 @@ pub use coords::{
     partial_tile_at_size, tile_at_size,
 };
 pub use error::TilesError;
+pub use pinned::{PinnedVerdict, check_pinned};
 pub use proofs::{TileLog, TileProof};
 pub use publish::{TilesPublished, publish_block};

@@ -3,6 +3,7 @@
 //! are checked with `tlog_tiles::check_record` / `check_tree` against signed checkpoints.
 
 mod catch_up;
+mod pinned;
 mod proofs;
 mod publish;
 
