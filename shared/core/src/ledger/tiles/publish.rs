@@ -61,7 +61,10 @@ pub(super) struct BlockTiles {
 /// Publish the tiles of `block`, whose predecessor's tiles are already published, then point
 /// `checkpoint` at the block's signed checkpoint note. Idempotent: a re-run (after a crash at
 /// any point) finds the tiles it wrote, identical, and writes the rest; a tile stored with other
-/// bytes is an error naming its key.
+/// bytes is an error naming its key. When the predecessor's tiles are incomplete (its
+/// publication failed, or the ledger predates its tiles) this is [`TilesError::NotCaughtUp`]
+/// and nothing is written: run [`catch_up`](super::catch_up) instead, which publishes every
+/// block behind in order.
 pub async fn publish_block(
     store: &dyn StoreWrite,
     layout: &Layout,
