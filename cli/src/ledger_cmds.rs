@@ -12,9 +12,10 @@ use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use custody_aws::open;
 use custody_aws::s3::S3Options;
+use custody_core::ledger::tiles::{PinnedVerdict, check_pinned};
 use custody_core::ledger::{
-    BlockView, Checkpoint, Layout, Ledger, LedgerConfig, Receipt, Signer, TrustedKeys, Verdict,
-    VerifierKey, VerifyReport,
+    BlockView, Checkpoint, Layout, Ledger, LedgerConfig, Receipt, Signer, Trust, TrustedKeys,
+    Verdict, VerifierKey, VerifyReport,
 };
 use custody_core::store::ObjectStore;
 
@@ -66,6 +67,11 @@ pub struct VerifyArgs {
     /// Refuse to verify against keys published in the bucket: without --key, exit 2.
     #[arg(long)]
     require_pinned: bool,
+    /// With --pinned: check only that the newest block's signed checkpoint extends the pinned
+    /// one, by a consistency proof from the tiles published beside the blocks (O(log n) reads)
+    /// instead of verifying every block. Says nothing about the blocks or the records.
+    #[arg(long, requires = "pinned", conflicts_with = "save_checkpoint")]
+    tiles: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -171,6 +177,13 @@ pub async fn verify(args: VerifyArgs) -> ExitCode {
             Err(e) => return refuse(e),
         },
     };
+    if args.tiles {
+        let pinned = pinned.expect("clap requires --pinned with --tiles");
+        return match pinned_by_tiles(&ledger, &pinned, args.json).await {
+            Ok(code) => code,
+            Err(e) => refuse(e),
+        };
+    }
     let report = ledger.verify(pinned.as_ref()).await;
     if args.json {
         println!(
@@ -324,6 +337,75 @@ pub fn verify_receipt(args: VerifyReceiptArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `verify --pinned FILE --tiles`: the pinned checkpoint against the newest block's, with one
+/// consistency proof from the tiles. Exit 0 when the newest signed tree extends the pinned one,
+/// 1 when it does not (or a checkpoint is not trusted); errors (tiles not published up to the
+/// newest block, an altered tile, the store) are "could not run".
+async fn pinned_by_tiles(ledger: &Ledger, pinned: &Checkpoint, json: bool) -> Result<ExitCode> {
+    let (trusted, trust) = ledger.trusted_keys().await?;
+    let verdict = check_pinned(ledger, pinned, &trusted)
+        .await
+        .context("checking the pinned checkpoint with the tiles")?;
+    let (consistent, message, reads) = match &verdict {
+        PinnedVerdict::Consistent {
+            newest,
+            block,
+            proof,
+        } => (
+            true,
+            format!(
+                "block {block}'s signed checkpoint ({} records) extends the pinned one ({} \
+                 records): consistency proof from {} tiles, {} bytes",
+                newest.size, pinned.size, proof.reads, proof.bytes
+            ),
+            proof.reads,
+        ),
+        PinnedVerdict::Truncated { pinned, size } => (
+            false,
+            format!("truncated: the pinned checkpoint covers {pinned} records, the ledger {size}"),
+            0,
+        ),
+        PinnedVerdict::Forked { pinned, size } => (
+            false,
+            format!(
+                "forked: the ledger's signed tree of {size} records does not extend the pinned \
+                 tree of {pinned}"
+            ),
+            0,
+        ),
+        PinnedVerdict::PinnedRefused(why) => (false, format!("the pinned checkpoint: {why}"), 0),
+        PinnedVerdict::NewestRefused { block, reason } => {
+            (false, format!("block {block}'s checkpoint: {reason}"), 0)
+        }
+    };
+    let trust = match trust {
+        Trust::PinnedKeys => "pinned-keys",
+        Trust::PublishedKeys => "published-keys",
+    };
+    if json {
+        let report = serde_json::json!({
+            "verdict": if consistent { "consistent" } else { "tampered" },
+            "trust": trust,
+            "pinned_size": pinned.size,
+            "tile_reads": reads,
+            "message": message,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("JSON serializes")
+        );
+    } else {
+        let verdict = if consistent { "CONSISTENT" } else { "TAMPERED" };
+        println!("{verdict} ({trust}): {message}");
+        println!("blocks and records not verified: run without --tiles for that");
+    }
+    Ok(if consistent {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn could_not_run(e: anyhow::Error) -> ExitCode {

@@ -203,3 +203,63 @@ fn an_empty_ledger_is_empty_and_truncation_against_a_pin() {
     assert_eq!(json["failures"][0]["check"], "consistency");
     assert_eq!(json["failures"][0]["leaf"], Value::Null);
 }
+
+/// Tiles published beside the demo ledger, as the integrator does after each block.
+fn publish_tiles(d: &Demo) {
+    let store = custody_core::store::open_folder(&d.ledger).unwrap();
+    let config = custody_core::ledger::LedgerConfig::new(d.origin());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ledger = custody_core::ledger::Ledger::open(store, "", config, None)
+            .await
+            .unwrap();
+        custody_core::ledger::tiles::catch_up(&ledger)
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn a_pinned_checkpoint_is_checked_with_the_tiles() {
+    let d = Demo::new();
+    let pinned = d.file("pinned.checkpoint");
+    run(
+        &[
+            "verify",
+            &d.ledger,
+            "--key",
+            &d.vkey,
+            "--save-checkpoint",
+            &pinned,
+        ],
+        0,
+    );
+    let quick = [
+        "verify", &d.ledger, "--key", &d.vkey, "--pinned", &pinned, "--tiles",
+    ];
+    // No tiles published yet: no verdict.
+    let (_, err) = run(&quick, 2);
+    assert!(err.contains("checkpoint is missing"), "{err}");
+
+    publish_tiles(&d);
+    let (out, _) = run(&quick, 0);
+    assert!(out.starts_with("CONSISTENT (pinned-keys)"), "{out}");
+    let mut json = quick.to_vec();
+    json.push("--json");
+    let (out, _) = run(&json, 0);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["verdict"], "consistent", "{out}");
+
+    // The newest block removed: the ledger no longer reaches the pinned checkpoint.
+    std::fs::remove_file(d.blocks().last().unwrap()).unwrap();
+    let (out, _) = run(&quick, 1);
+    assert!(
+        out.starts_with("TAMPERED") && out.contains("truncated"),
+        "{out}"
+    );
+    // --tiles without --pinned is a usage error.
+    run(&["verify", &d.ledger, "--tiles"], 2);
+}

@@ -62,10 +62,7 @@ fn record(conversation: usize, i: usize) -> CustodyRecord {
             ),
             version_id: Some(format!("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY{i:010}")),
             size: Some(1_000_000 + i as u64),
-            sha256: Some(format!(
-                "{:064x}",
-                (conversation as u128) << 8 | i as u128
-            )),
+            sha256: Some(format!("{:064x}", (conversation as u128) << 8 | i as u128)),
             etag: Some(format!("{conversation:024x}{i:08x}")),
             ..Default::default()
         },
@@ -222,7 +219,10 @@ async fn run(
                         break;
                     }
                     if stop.load(Ordering::Relaxed) {
-                        bail!("the integrator stopped before {} was integrated", submission.key);
+                        bail!(
+                            "the integrator stopped before {} was integrated",
+                            submission.key
+                        );
                     }
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
@@ -265,7 +265,7 @@ async fn run(
         (counted(&submit_side), counted(&integrate_side));
     let report = integrator.verify(None).await;
     let verdict = format!(
-        "{} ({} records, {} blocks{})",
+        "{:?} ({} records, {} blocks{})",
         report.verdict(),
         report.records,
         report.blocks,
@@ -291,7 +291,9 @@ async fn run(
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
-    let secs: u64 = arg("--secs").map_or(Ok(60), |v| v.parse()).context("--secs")?;
+    let secs: u64 = arg("--secs")
+        .map_or(Ok(60), |v| v.parse())
+        .context("--secs")?;
     let submitters: usize = arg("--submitters")
         .map_or(Ok(256), |v| v.parse())
         .context("--submitters")?;
@@ -303,7 +305,8 @@ async fn main() -> Result<()> {
     let mut all = Vec::new();
     if backend == "folder" || backend == "both" {
         let dir = tempfile::tempdir_in(custody_tests::workspace_root().join("target"))?;
-        let store: Arc<dyn ObjectStore> = Arc::new(FsStore::create(dir.path(), BucketSpec::default())?);
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(FsStore::create(dir.path(), BucketSpec::default())?);
         let f = run("folder", store, submitters, secs).await?;
         f.print();
         all.push(f);

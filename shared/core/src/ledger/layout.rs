@@ -9,6 +9,9 @@
 //! <prefix>rejected/<2 hex>/<64 hex>     a submission holding lines the integrator refused, kept
 //!                                       with the reasons (`.json`) instead of being deleted
 //! <prefix>state/identities              the integrator's signed identity snapshot (a cache)
+//! <prefix>checkpoint                    the newest block's signed checkpoint, as C2SP tlog-tiles names it
+//! <prefix>tile/<L>/<N>[.p/<W>]          C2SP tlog-tiles hash tiles (create-only), see [`super::tiles`]
+//! <prefix>tile/entries/<N>[.p/<W>]      C2SP tlog-tiles entry bundles: the record lines (create-only)
 //! ```
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +87,21 @@ impl Layout {
     pub fn key(&self, key_id: u32) -> String {
         format!("{}keys/{key_id:08x}.vkey", self.prefix)
     }
+
+    /// The tlog-tiles `checkpoint` object: the newest block whose tiles are published.
+    pub fn checkpoint(&self) -> String {
+        format!("{}checkpoint", self.prefix)
+    }
+
+    pub fn tiles_prefix(&self) -> String {
+        format!("{}tile/", self.prefix)
+    }
+
+    /// A hash tile or entry bundle (8 levels high) at its C2SP path:
+    /// `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`.
+    pub fn tile(&self, tile: &tlog_tiles::Tile) -> String {
+        format!("{}{}", self.prefix, super::tiles::c2sp_path(tile))
+    }
 }
 
 #[cfg(test)]
@@ -99,5 +117,16 @@ mod tests {
         assert_eq!(l.block_index(&l.block(u64::MAX)), Some(u64::MAX));
         assert_eq!(l.block_index("ledger/blocks/42"), None);
         assert_eq!(Layout::new("").block(1), "blocks/00000000000000000001");
+    }
+
+    #[test]
+    fn tile_keys_are_c2sp_paths_under_the_prefix() {
+        let l = Layout::new("ledger");
+        assert_eq!(l.checkpoint(), "ledger/checkpoint");
+        let tile = crate::ledger::tiles::hash_tile(1, 1_234_067, 3);
+        assert_eq!(l.tile(&tile), "ledger/tile/1/x001/x234/067.p/3");
+        let bundle = crate::ledger::tiles::entry_bundle(7, 256);
+        assert_eq!(l.tile(&bundle), "ledger/tile/entries/007");
+        assert!(l.tile(&bundle).starts_with(&l.tiles_prefix()));
     }
 }

@@ -13,6 +13,7 @@ mod log;
 pub mod merkle;
 mod receipt;
 mod record;
+pub mod tiles;
 mod verify;
 
 pub use attestation::{Attestation, AttestedObject};
@@ -33,6 +34,10 @@ pub use log::{
 pub use merkle::ProofError;
 pub use receipt::{RECEIPT_FORMAT, Receipt, ReceiptCheck, ReceiptFailure};
 pub use record::*;
+pub use tiles::{
+    CaughtUp, MAX_ENTRY_BYTES, TileLog, TileProof, TilesError, TilesPublished, catch_up,
+    publish_block,
+};
 pub use verify::{
     Failure, LedgerCheck, Trust, Verdict, VerifyInput, VerifyReport, verify_blocks,
     verify_blocks_timed,

@@ -42,9 +42,9 @@ use futures::{StreamExt, stream};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::store::{PutRequest, StoreErrorKind};
+use crate::store::{ByteRange, PutRequest, StoreErrorKind};
 
-use super::super::block::{BlockView, Tip, tip_of};
+use super::super::block::{BlockView, Tip, header_hash, tip_of};
 use super::super::error::LedgerError;
 use super::super::keys::TrustedKeys;
 use super::super::merkle::leaf_hash;
@@ -52,6 +52,10 @@ use super::{Ledger, Placed};
 
 /// The first line of a snapshot note's text.
 pub const SNAPSHOT_FORMAT: &str = "custody-identities/1";
+
+/// Bytes read from the start of the tip block to check its header line (a header with the
+/// largest frontier, 64 hashes, is about 3.5 KiB).
+const HEADER_READ: u64 = 8 << 10;
 
 /// Blocks read to confirm candidates are kept up to this many bytes per lookup.
 const CONFIRM_CACHE_BYTES: usize = 128 << 20;
@@ -466,8 +470,49 @@ impl Ledger {
         Ok((set, load))
     }
 
+    /// Check that the block the set's tip stands on is still the block it was: one ranged read
+    /// of its header line (ETags are not enough: a folder edited in place keeps its recorded
+    /// ETag). A writer never chains onto a block replaced after it was written or read.
+    async fn check_tip(&self, set: &IdentitySet) -> Result<(), LedgerError> {
+        let Some(index) = set.tip.index else {
+            return Ok(());
+        };
+        let key = self.layout.block(index);
+        let damaged = |message: &str| LedgerError::Damaged {
+            key: key.clone(),
+            message: message.to_string(),
+        };
+        let range = ByteRange {
+            first: 0,
+            last: HEADER_READ - 1,
+        };
+        let head = match self.store.get(&key, None, Some(range)).await {
+            Ok(body) => body.collect().await?,
+            Err(e) if e.kind == StoreErrorKind::NotFound => {
+                return Err(damaged("missing, while this writer chained onto it"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let bytes = match head.iter().position(|&b| b == b'\n') {
+            Some(_) => head,
+            None => self.read_block(index).await?,
+        };
+        let end = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(bytes.len());
+        if header_hash(&bytes[..end]) != set.tip.hash {
+            return Err(damaged(
+                "replaced after this writer wrote or read it: its header is not the one the \
+                 ledger chains onto",
+            ));
+        }
+        Ok(())
+    }
+
     /// Read and chain every block after the set's tip. Returns the number of blocks read.
     pub(crate) async fn catch_up(&self, set: &mut IdentitySet) -> Result<u64, LedgerError> {
+        self.check_tip(set).await?;
         let Some(head) = self.head_index().await? else {
             return if set.tip.index.is_some() {
                 Err(LedgerError::Damaged {

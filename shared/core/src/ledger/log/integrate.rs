@@ -21,9 +21,10 @@ use serde::Serialize;
 
 use crate::store::{PutOutcome, PutRequest, StoreError, StoreErrorKind};
 
-use super::super::block::{MAX_BLOCK_BYTES, build_block};
+use super::super::block::{BlockView, MAX_BLOCK_BYTES, build_block};
 use super::super::error::LedgerError;
 use super::super::record::CustodyRecord;
+use super::super::tiles;
 use super::head::HeadHint;
 use super::identities::{IdentityLoad, IdentitySet};
 use super::submissions::{MAX_SUBMISSION_BYTES, PendingSubmission, RefusedLine, refuse};
@@ -307,6 +308,7 @@ impl Ledger {
             {
                 tracing::warn!(block = index, error = %e, "head hint not updated");
             }
+            self.publish_tiles(&block.bytes).await;
         }
         total.identity_blocks_read = load.blocks_read;
         drop(guard);
@@ -314,6 +316,22 @@ impl Ledger {
             tracing::warn!(error = %e, "identity snapshot not saved; the next process re-reads the blocks");
         }
         Ok(total)
+    }
+
+    /// Publish the C2SP tiles of a block just written ([`crate::ledger::tiles`]). Tiles are
+    /// derived from the blocks: a failure is logged and repaired by catching up from the blocks,
+    /// never a failure of the append.
+    async fn publish_tiles(&self, block: &[u8]) {
+        let Ok(view) = BlockView::parse(block) else {
+            return;
+        };
+        let Err(e) = tiles::publish_block(self.store.as_ref(), &self.layout, &view).await else {
+            return;
+        };
+        tracing::warn!(block = view.header.index, error = %e, "tiles not published; catching up");
+        if let Err(e) = tiles::catch_up(self).await {
+            tracing::warn!(error = %e, "tiles not caught up; the next block tries again");
+        }
     }
 
     /// Where each identity is in the ledger, if anywhere, checked against the blocks.
