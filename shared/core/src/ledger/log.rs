@@ -28,7 +28,7 @@ use super::layout::Layout;
 
 pub use head::Head;
 pub use index::PoisonedMarker;
-pub use read::{LedgerEntry, ListedBlock, ReadBlockError};
+pub use read::{LedgerEntry, ListedBlock, READ_BUDGET, ReadBlockError};
 
 #[derive(Debug, Clone)]
 pub struct LedgerConfig {

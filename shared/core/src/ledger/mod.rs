@@ -27,12 +27,12 @@ pub use keys::{KeyError, KeySource, Signer, TrustedKeys, VerifierKey};
 pub use layout::Layout;
 pub use log::{
     AppendOutcome, Head, Ledger, LedgerConfig, LedgerEntry, ListedBlock, Placed, PoisonedMarker,
-    ReadBlockError, Rejected,
+    READ_BUDGET, ReadBlockError, Rejected,
 };
 pub use merkle::ProofError;
 pub use receipt::{RECEIPT_FORMAT, Receipt, ReceiptCheck, ReceiptFailure};
 pub use record::*;
 pub use verify::{
-    Failure, LedgerCheck, Trust, Verdict, VerifyInput, VerifyReport, verify_blocks,
+    DuplicateStats, Failure, LedgerCheck, Trust, Verdict, VerifyInput, VerifyReport, verify_blocks,
     verify_blocks_timed,
 };
