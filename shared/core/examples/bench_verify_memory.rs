@@ -12,7 +12,7 @@
 //!
 //! `run` builds a ledger of `--baseline-records` and one of `--records` (blocks built directly
 //! with `build_block`, realistic records: `observed`, `hold_applied` and `hashed` for each
-//! object, about 600 bytes each) under `--dir` (default: a temporary folder in the current
+//! object, about 780 bytes each) under `--dir` (default: a temporary folder in the current
 //! directory; removed afterwards unless `--keep`), verifies each in a child process of this
 //! binary, and, with `--baseline-exe`, the small one also with that executable: this same file
 //! built against the code before verification streamed (`git show 8c983a0`), the baseline the

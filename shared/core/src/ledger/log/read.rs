@@ -16,7 +16,7 @@ use super::Ledger;
 
 /// Listed bytes of blocks a sequential reader (queries, audits, verification) has in flight at
 /// once, beyond the block it is working on: a few typical blocks, one block at the cap.
-pub const READ_BUDGET: u64 = 16 << 20;
+pub const READ_BUDGET: u64 = 8 << 20;
 
 /// One record as read back, with its place in the ledger.
 #[derive(Debug, Clone)]

@@ -11,7 +11,8 @@ use super::report::{Failure, LedgerCheck};
 
 /// The full identities of the records whose prefixes collide, in ledger order.
 pub(super) struct ExactDuplicates {
-    width: u32,
+    /// The bits of identity the prefixes keep.
+    bits: u32,
     /// The prefixes that collide; `None`: every identity is compared.
     prefixes: Option<HashSet<u64>>,
     /// The first leaf of each identity seen (`None` when its leaf index does not fit 64 bits).
@@ -20,9 +21,9 @@ pub(super) struct ExactDuplicates {
 }
 
 impl ExactDuplicates {
-    pub fn new(width: u32, prefixes: HashSet<u64>) -> ExactDuplicates {
+    pub fn new(bits: u32, prefixes: HashSet<u64>) -> ExactDuplicates {
         ExactDuplicates {
-            width,
+            bits,
             prefixes: Some(prefixes),
             first: HashMap::new(),
             failures: Vec::new(),
@@ -32,7 +33,7 @@ impl ExactDuplicates {
     /// Compare every identity (when no prefix set could be kept).
     pub fn everything() -> ExactDuplicates {
         ExactDuplicates {
-            width: 8,
+            bits: 64,
             prefixes: None,
             first: HashMap::new(),
             failures: Vec::new(),
@@ -44,7 +45,7 @@ impl ExactDuplicates {
     pub fn visit(&mut self, position: u64, ids: impl IntoIterator<Item = (Option<u64>, String)>) {
         for (leaf, id) in ids {
             if let Some(prefixes) = &self.prefixes
-                && !prefixes.contains(&prefix_of(&id, self.width))
+                && !prefixes.contains(&prefix_of(&id, self.bits))
             {
                 continue;
             }
@@ -75,8 +76,8 @@ mod tests {
     fn only_equal_identities_are_duplicates_and_the_first_leaf_is_named() {
         let a = "ab".repeat(32);
         let b = format!("ab{}", "cd".repeat(31)); // same first byte as `a`
-        let prefixes: HashSet<u64> = [prefix_of(&a, 1)].into();
-        let mut exact = ExactDuplicates::new(1, prefixes);
+        let prefixes: HashSet<u64> = [prefix_of(&a, 8)].into();
+        let mut exact = ExactDuplicates::new(8, prefixes);
         exact.visit(1, [(Some(3), a.clone()), (Some(4), b.clone())]);
         exact.visit(2, [(Some(9), b), (Some(10), a.clone()), (None, a.clone())]);
         let found: Vec<(Option<u64>, Option<u64>, String)> = exact

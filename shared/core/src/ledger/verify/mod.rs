@@ -82,6 +82,7 @@ fn verify_in_memory(
         input.trusted.clone(),
         input.trust,
         input.pinned.cloned(),
+        input.blocks.len() as u64,
     );
     start.prefix_bytes = prefix_bytes;
     let mut blocks = input.blocks;

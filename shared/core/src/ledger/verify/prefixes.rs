@@ -1,48 +1,32 @@
 //! The compact set of identity prefixes behind the `duplicate` check (`docs/ledger.md`,
 //! "Verification": memory). Verification streams; a set of every full identity would grow by
-//! well over a hundred bytes per record, so it keeps, per record, the first bytes of its
-//! identity and the ordinal of the block holding it: 12 bytes, in sorted runs of a fixed size
+//! well over a hundred bytes per record, so it keeps, per record, one `u64`: the first bits of its
+//! identity above the ordinal of the block holding it (as many bits as the listing's number of
+//! blocks needs: 11 for 2,000 blocks, leaving 53 bits of identity), in sorted runs of a fixed size
 //! (no doubling of a growing table). Two records whose prefixes differ cannot have the same
 //! identity; records whose prefixes are equal are candidates only, and the exact check
 //! ([`super::duplicates`]) re-reads the blocks holding them and compares full identities.
 //!
-//! A prefix is the first 8 bytes of the identity (64 lower-case hex digits, the SHA-256 of the
-//! fact a record states), or of the SHA-256 of the `id` text when it is not such a digest (a
-//! record failing `identity` still counts for duplicates). The width is a parameter so that tests
-//! can force collisions with a 1-byte prefix and see the exact fallback at work.
+//! A prefix is taken from the first 8 bytes of the identity (64 lower-case hex digits, the
+//! SHA-256 of the fact a record states), or of the SHA-256 of the `id` text when it is not such a
+//! digest (a record failing `identity` still counts for duplicates). Its width is a parameter so
+//! that tests can force collisions with a 1-byte prefix and see the exact fallback at work.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashSet};
 
 use sha2::{Digest, Sha256};
 
-/// The prefix width verification uses: 8 bytes. With 10 million records, the chance that any two
-/// distinct identities share a prefix is about 3 in a million.
+/// The prefix width verification asks for: 8 bytes, less the bits the block ordinals take. With
+/// 10 million records in 2,000 blocks (53 bits left), the chance that any two distinct
+/// identities share a prefix is about 1 in 200, and a collision costs reading two blocks again.
 pub(super) const PREFIX_BYTES: u32 = 8;
 
-/// Entries per sorted run: 12 MiB.
+/// Entries per sorted run: 8 MiB.
 const RUN: usize = 1 << 20;
 
-/// One record: its identity prefix and the ordinal of its block, ordered by prefix then block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Entry([u32; 3]);
-
-impl Entry {
-    fn new(prefix: u64, block: u32) -> Entry {
-        Entry([(prefix >> 32) as u32, prefix as u32, block])
-    }
-
-    fn prefix(&self) -> u64 {
-        (u64::from(self.0[0]) << 32) | u64::from(self.0[1])
-    }
-
-    fn block(&self) -> u32 {
-        self.0[2]
-    }
-}
-
-/// The identity prefix of an `id`, `width` bytes wide (1 to 8).
-pub(super) fn prefix_of(id: &str, width: u32) -> u64 {
+/// The top `bits` bits (1 to 64) of the first 8 bytes of an `id`'s identity.
+pub(super) fn prefix_of(id: &str, bits: u32) -> u64 {
     let is_digest = id.len() == 64
         && id
             .bytes()
@@ -55,7 +39,7 @@ pub(super) fn prefix_of(id: &str, width: u32) -> u64 {
         let digest = Sha256::digest(id.as_bytes());
         u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
     };
-    first8 >> (64 - 8 * width.clamp(1, 8))
+    first8 >> (64 - bits.clamp(1, 64))
 }
 
 /// Prefixes that more than one record has, and the blocks holding those records.
@@ -63,7 +47,7 @@ pub(super) fn prefix_of(id: &str, width: u32) -> u64 {
 pub(super) struct Collisions {
     pub prefixes: HashSet<u64>,
     /// Ordinals of the blocks to re-read, in ledger order.
-    pub blocks: BTreeSet<u32>,
+    pub blocks: BTreeSet<u64>,
 }
 
 impl Collisions {
@@ -72,54 +56,70 @@ impl Collisions {
     }
 }
 
-/// Identity prefixes with the block of each, in sorted runs.
+/// A block ordinal the set was not sized for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("block ordinal {0} is beyond the blocks the prefix set was sized for")]
+pub(super) struct OrdinalTooLarge(pub u64);
+
+/// Identity prefixes with the block of each, in sorted runs; see the module documentation.
 #[derive(Debug)]
 pub(super) struct PrefixSet {
-    width: u32,
+    prefix_bits: u32,
+    ordinal_bits: u32,
     run: usize,
-    runs: Vec<Vec<Entry>>,
-    current: Vec<Entry>,
+    runs: Vec<Vec<u64>>,
+    current: Vec<u64>,
 }
 
 impl PrefixSet {
-    pub fn new(width: u32) -> PrefixSet {
-        PrefixSet::with_run(width, RUN)
+    /// A set for the records of up to `blocks` blocks, keeping prefixes of up to `width` bytes
+    /// (1 to 8; fewer bits when the ordinals need them).
+    pub fn new(width: u32, blocks: u64) -> PrefixSet {
+        PrefixSet::with_run(width, blocks, RUN)
     }
 
     /// A set whose sorted runs hold `run` entries (tests use small runs to merge many).
-    pub fn with_run(width: u32, run: usize) -> PrefixSet {
+    pub fn with_run(width: u32, blocks: u64, run: usize) -> PrefixSet {
+        let ordinal_bits = (64 - blocks.saturating_sub(1).leading_zeros()).min(48);
         PrefixSet {
-            width: width.clamp(1, 8),
+            prefix_bits: (8 * width.clamp(1, 8)).min(64 - ordinal_bits),
+            ordinal_bits,
             run: run.max(1),
             runs: Vec::new(),
             current: Vec::new(),
         }
     }
 
-    pub fn width(&self) -> u32 {
-        self.width
+    /// The bits of identity each entry keeps.
+    pub fn prefix_bits(&self) -> u32 {
+        self.prefix_bits
     }
 
     pub fn len(&self) -> usize {
         self.runs.iter().map(Vec::len).sum::<usize>() + self.current.len()
     }
 
-    /// Bytes the entries take (12 per record), for benchmarks.
+    /// Bytes the entries take (8 per record), for benchmarks.
     pub fn bytes(&self) -> usize {
-        self.len() * std::mem::size_of::<Entry>()
+        self.len() * std::mem::size_of::<u64>()
     }
 
-    pub fn insert(&mut self, id: &str, block: u32) {
+    pub fn insert(&mut self, id: &str, block: u64) -> Result<(), OrdinalTooLarge> {
+        if self.ordinal_bits < 64 && block >> self.ordinal_bits != 0 {
+            return Err(OrdinalTooLarge(block));
+        }
         if self.current.capacity() == 0 {
             self.current.reserve_exact(self.run);
         }
-        self.current
-            .push(Entry::new(prefix_of(id, self.width), block));
+        let prefix = prefix_of(id, self.prefix_bits);
+        let entry = prefix.checked_shl(self.ordinal_bits).unwrap_or(0) | block;
+        self.current.push(entry);
         if self.current.len() == self.run {
             let mut run = std::mem::take(&mut self.current);
             run.sort_unstable();
             self.runs.push(run);
         }
+        Ok(())
     }
 
     /// Every prefix held by two records or more, with the blocks holding them; consumes the
@@ -130,24 +130,26 @@ impl PrefixSet {
             run.sort_unstable();
             self.runs.push(run);
         }
-        let mut heads: BinaryHeap<Reverse<(Entry, usize, usize)>> = self
+        let ordinal_mask = (1u64 << self.ordinal_bits) - 1;
+        let prefix = |entry: u64| entry.checked_shr(self.ordinal_bits).unwrap_or(0);
+        let mut heads: BinaryHeap<Reverse<(u64, usize, usize)>> = self
             .runs
             .iter()
             .enumerate()
             .filter_map(|(r, run)| run.first().map(|e| Reverse((*e, r, 0))))
             .collect();
         let mut out = Collisions::default();
-        let mut previous: Option<Entry> = None;
+        let mut previous: Option<u64> = None;
         while let Some(Reverse((entry, r, i))) = heads.pop() {
             if let Some(next) = self.runs[r].get(i + 1) {
                 heads.push(Reverse((*next, r, i + 1)));
             }
             if let Some(prev) = previous
-                && prev.prefix() == entry.prefix()
+                && prefix(prev) == prefix(entry)
             {
-                out.prefixes.insert(entry.prefix());
-                out.blocks.insert(prev.block());
-                out.blocks.insert(entry.block());
+                out.prefixes.insert(prefix(entry));
+                out.blocks.insert(prev & ordinal_mask);
+                out.blocks.insert(entry & ordinal_mask);
             }
             previous = Some(entry);
         }
@@ -166,32 +168,53 @@ mod tests {
     #[test]
     fn a_prefix_is_the_first_bytes_of_the_identity() {
         let id = "0123456789abcdef".repeat(4);
-        assert_eq!(prefix_of(&id, 8), 0x0123_4567_89ab_cdef);
-        assert_eq!(prefix_of(&id, 1), 0x01);
-        assert_eq!(prefix_of(&id, 3), 0x01_2345);
+        assert_eq!(prefix_of(&id, 64), 0x0123_4567_89ab_cdef);
+        assert_eq!(prefix_of(&id, 8), 0x01);
+        assert_eq!(prefix_of(&id, 24), 0x01_2345);
+        assert_eq!(prefix_of(&id, 53), 0x0123_4567_89ab_cdef >> 11);
         // Not a digest (upper case, short): the prefix of its SHA-256.
         let upper = id.to_ascii_uppercase();
-        assert_ne!(prefix_of(&upper, 8), prefix_of(&id, 8));
-        assert_eq!(prefix_of("x", 8), prefix_of("x", 8));
-        assert_ne!(prefix_of("x", 8), prefix_of("y", 8));
+        assert_ne!(prefix_of(&upper, 64), prefix_of(&id, 64));
+        assert_eq!(prefix_of("x", 64), prefix_of("x", 64));
+        assert_ne!(prefix_of("x", 64), prefix_of("y", 64));
+    }
+
+    #[test]
+    fn the_ordinals_take_the_bits_they_need_and_no_more() {
+        assert_eq!(PrefixSet::new(8, 1).prefix_bits(), 64);
+        assert_eq!(PrefixSet::new(8, 2).prefix_bits(), 63);
+        assert_eq!(PrefixSet::new(8, 2000).prefix_bits(), 53);
+        assert_eq!(PrefixSet::new(8, 2048).prefix_bits(), 53);
+        assert_eq!(PrefixSet::new(8, 2049).prefix_bits(), 52);
+        assert_eq!(PrefixSet::new(1, 2000).prefix_bits(), 8);
+        let mut set = PrefixSet::new(8, 2000);
+        assert_eq!(set.insert(&id(1), 2047), Ok(()));
+        assert_eq!(set.insert(&id(2), 2048), Err(OrdinalTooLarge(2048)));
+        let mut one = PrefixSet::new(8, 1);
+        assert_eq!(one.insert(&id(1), 0), Ok(()));
+        assert_eq!(one.insert(&id(1), 0), Ok(()));
+        assert_eq!(one.insert(&id(2), 1), Err(OrdinalTooLarge(1)));
+        let c = one.collisions();
+        assert_eq!(c.prefixes, [prefix_of(&id(1), 64)].into());
+        assert_eq!(c.blocks, [0].into());
     }
 
     #[test]
     fn distinct_identities_at_full_width_do_not_collide_and_equal_ones_do() {
-        let mut set = PrefixSet::new(8);
+        let mut set = PrefixSet::new(8, 100);
         for n in 0..10_000 {
-            set.insert(&id(n), (n / 100) as u32);
+            set.insert(&id(n), n / 100).unwrap();
         }
-        assert_eq!(set.bytes(), 120_000);
-        let none = PrefixSet::new(8);
+        assert_eq!(set.bytes(), 80_000);
+        let none = PrefixSet::new(8, 0);
         assert!(none.collisions().is_empty());
         assert!(set.collisions().is_empty());
 
-        let mut set = PrefixSet::new(8);
+        let mut set = PrefixSet::new(8, 501);
         for n in 0..1000 {
-            set.insert(&id(n), (n / 10) as u32);
+            set.insert(&id(n), n / 10).unwrap();
         }
-        set.insert(&id(7), 500);
+        set.insert(&id(7), 500).unwrap();
         let c = set.collisions();
         assert_eq!(c.prefixes.len(), 1);
         assert_eq!(c.blocks.iter().copied().collect::<Vec<_>>(), vec![0, 500]);
@@ -199,12 +222,12 @@ mod tests {
 
     #[test]
     fn collisions_across_sorted_runs_are_found() {
-        let mut set = PrefixSet::with_run(8, 7);
+        let mut set = PrefixSet::with_run(8, 102, 7);
         for n in 0..100 {
-            set.insert(&id(n), n as u32);
+            set.insert(&id(n), n).unwrap();
         }
-        set.insert(&id(3), 100);
-        set.insert(&id(99), 101);
+        set.insert(&id(3), 100).unwrap();
+        set.insert(&id(99), 101).unwrap();
         assert_eq!(set.len(), 102);
         let c = set.collisions();
         assert_eq!(c.prefixes.len(), 2);
@@ -216,19 +239,16 @@ mod tests {
 
     #[test]
     fn a_one_byte_prefix_collides_and_names_every_block_involved() {
-        let mut set = PrefixSet::new(1);
+        let mut set = PrefixSet::new(1, 300);
         // 300 identities in 300 blocks: by pigeonhole at least 44 share a first byte.
         for n in 0..300 {
-            set.insert(&id(n), n as u32);
+            set.insert(&id(n), n).unwrap();
         }
-        let mut by_byte = std::collections::HashMap::<u64, Vec<u32>>::new();
+        let mut by_byte = std::collections::HashMap::<u64, Vec<u64>>::new();
         for n in 0..300u64 {
-            by_byte
-                .entry(prefix_of(&id(n), 1))
-                .or_default()
-                .push(n as u32);
+            by_byte.entry(prefix_of(&id(n), 8)).or_default().push(n);
         }
-        let expected: BTreeSet<u32> = by_byte
+        let expected: BTreeSet<u64> = by_byte
             .values()
             .filter(|b| b.len() > 1)
             .flatten()

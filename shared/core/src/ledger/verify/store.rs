@@ -59,6 +59,7 @@ impl Ledger {
             trusted,
             trust,
             pinned.cloned(),
+            listed.len() as u64,
         ));
         for key in strays {
             verifier.found(Failure::at(

@@ -4,7 +4,7 @@
 //! before), then folded in order into what outlives the blocks, and dropped:
 //!
 //! - per block read, its position and a digest of its bytes (O(blocks), 41 bytes each);
-//! - per record of a block in place, its identity prefix and block ([`super::prefixes`], 12
+//! - per record of a block in place, its identity prefix and block ([`super::prefixes`], 8
 //!   bytes);
 //! - the frontier of the ledger up to a pinned checkpoint's size ([`super::pinned`]);
 //! - the failures, notices, signers and newest checkpoint of the report.
@@ -36,7 +36,7 @@ use super::report::{Failure, LedgerCheck, Trust, VerifyReport};
 /// Most blocks in one window.
 pub(super) const WINDOW_BLOCKS: usize = 256;
 /// Listed bytes of one window (at least one block, whatever its size).
-pub(super) const WINDOW_BYTES: u64 = 16 << 20;
+pub(super) const WINDOW_BYTES: u64 = 8 << 20;
 
 /// How many of the next blocks, of these sizes, make one window.
 pub(super) fn window_len(sizes: impl IntoIterator<Item = u64>) -> usize {
@@ -62,6 +62,9 @@ pub(super) struct Start {
     pub pinned: Option<Checkpoint>,
     /// Identity prefix width in bytes ([`PREFIX_BYTES`] but in tests).
     pub prefix_bytes: u32,
+    /// How many blocks will be read at most (the listing's length): the prefix set gives their
+    /// ordinals the bits they need.
+    pub blocks: u64,
 }
 
 impl Start {
@@ -71,6 +74,7 @@ impl Start {
         trusted: TrustedKeys,
         trust: Trust,
         pinned: Option<Checkpoint>,
+        blocks: u64,
     ) -> Start {
         Start {
             location,
@@ -79,6 +83,7 @@ impl Start {
             trust,
             pinned,
             prefix_bytes: PREFIX_BYTES,
+            blocks,
         }
     }
 }
@@ -190,7 +195,7 @@ impl StreamVerifier {
             link: None,
             signers: HashMap::new(),
             newest: None,
-            prefixes: Some(PrefixSet::new(start.prefix_bytes)),
+            prefixes: Some(PrefixSet::new(start.prefix_bytes, start.blocks)),
             exact: None,
             last_reread: None,
             stats: DuplicateStats::default(),
@@ -293,12 +298,14 @@ impl StreamVerifier {
                     .map(str::to_string),
             });
             self.tree.push(&r.leaves);
-            if let Some(set) = &mut self.prefixes {
-                match u32::try_from(ordinal) {
-                    Ok(block) => r.ids.iter().for_each(|(_, id)| set.insert(id, block)),
-                    // Four billion blocks: no prefix set, every block is compared in full.
-                    Err(_) => self.prefixes = None,
-                }
+            if let Some(set) = &mut self.prefixes
+                && r.ids
+                    .iter()
+                    .try_for_each(|(_, id)| set.insert(id, ordinal as u64))
+                    .is_err()
+            {
+                // More blocks than listed (not from a listing): every block is compared in full.
+                self.prefixes = None;
             }
         }
         let in_place = match (r.in_place, parsed) {
@@ -320,14 +327,14 @@ impl StreamVerifier {
     pub fn duplicate_rereads(&mut self) -> Vec<u64> {
         let t = Instant::now();
         let Some(set) = self.prefixes.take() else {
-            // No prefix set (more blocks than it can name): every block in place is compared.
+            // No prefix set (more blocks than it was sized for): every block is compared.
             self.exact = Some(ExactDuplicates::everything());
             self.stats.blocks_reread = self.positions.len() as u64;
             return self.positions.clone();
         };
         self.stats.prefixes = set.len() as u64;
         self.stats.prefix_bytes = set.bytes() as u64;
-        let width = set.width();
+        let bits = set.prefix_bits();
         let collisions = set.collisions();
         self.time("duplicates: prefix collisions", t);
         if collisions.is_empty() {
@@ -340,7 +347,7 @@ impl StreamVerifier {
             .iter()
             .map(|&o| self.positions[o as usize])
             .collect();
-        self.exact = Some(ExactDuplicates::new(width, collisions.prefixes));
+        self.exact = Some(ExactDuplicates::new(bits, collisions.prefixes));
         positions
     }
 

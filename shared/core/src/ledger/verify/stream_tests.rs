@@ -117,7 +117,7 @@ fn prefixes_that_collide_without_a_duplicate_are_not_reported() {
     assert_eq!(stats.colliding_prefixes, 0);
     assert_eq!(stats.blocks_reread, 0);
     assert_eq!(stats.prefixes, 600);
-    assert_eq!(stats.prefix_bytes, 600 * 12);
+    assert_eq!(stats.prefix_bytes, 600 * 8);
 
     // One byte of prefix: 600 identities in 256 values collide all over; the exact comparison
     // of the full identities finds no duplicate.
