@@ -4,16 +4,16 @@
 //! `hashed` record of the same key, version and SHA-256 for present and unreferenced objects
 //! with a digest, a `missing` record of the key for missing ones.
 //!
-//! One streaming pass; the earlier facts are kept as 8-byte prefixes of their SHA-256 (16 to 24
-//! bytes per `hashed`/`missing` record with the set's overhead), so memory grows with the number
-//! of such records, not with the ledger's bytes. A prefix collision could only make a check
+//! One streaming pass ([`Ledger::for_each_record`]: a few blocks at a time); the earlier facts
+//! are kept as 8-byte prefixes of their SHA-256 in a [`FactSet`] (8 bytes per `hashed`/`missing`
+//! record), so memory grows with the number of such records, not with the ledger's bytes. A prefix collision could only make a check
 //! pass that should fail if a signed record were crafted to collide, which needs the signing key.
-
-use std::collections::HashSet;
 
 use sha2::{Digest, Sha256};
 
 use crate::ledger::{CustodyRecord, EventKind, Ledger, LedgerError};
+
+use super::facts::FactSet;
 
 /// One attestation that does not hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,7 @@ fn missing_fact(bucket: &str, key: &str) -> u64 {
 
 /// Check every attestation of `ledger`.
 pub async fn check_attestations(ledger: &Ledger) -> Result<AttestationReport, LedgerError> {
-    let mut facts: HashSet<u64> = HashSet::new();
+    let mut facts = FactSet::default();
     let mut report = AttestationReport::default();
     ledger
         .for_each_record(|entry| {
@@ -87,7 +87,7 @@ pub async fn check_attestations(ledger: &Ledger) -> Result<AttestationReport, Le
     Ok(report)
 }
 
-fn problems(record: &CustodyRecord, facts: &HashSet<u64>) -> Vec<String> {
+fn problems(record: &CustodyRecord, facts: &FactSet) -> Vec<String> {
     let Some(attestation) = &record.attestation else {
         return vec!["an attested record without its attestation".to_string()];
     };
@@ -106,7 +106,7 @@ fn problems(record: &CustodyRecord, facts: &HashSet<u64>) -> Vec<String> {
     for entry in attestation.present.iter().chain(&attestation.unreferenced) {
         let Some(sha) = &entry.sha256 else { continue };
         let wanted = hashed_fact(bucket, &entry.key, entry.version_id.as_deref(), sha);
-        if !facts.contains(&wanted) {
+        if !facts.contains(wanted) {
             problems.push(format!(
                 "{} @ {} sha256 {sha}: no earlier hashed record says so",
                 entry.key,
@@ -115,7 +115,7 @@ fn problems(record: &CustodyRecord, facts: &HashSet<u64>) -> Vec<String> {
         }
     }
     for key in &attestation.missing {
-        if !facts.contains(&missing_fact(bucket, key)) {
+        if !facts.contains(missing_fact(bucket, key)) {
             problems.push(format!(
                 "{key}: attested missing, but no earlier missing record"
             ));

@@ -6,6 +6,7 @@
 //! - [`release`]: a matter's hold taken off and recorded (`hold_released`)
 
 pub mod attestations;
+mod facts;
 pub mod holds;
 pub mod rehash;
 pub mod release;

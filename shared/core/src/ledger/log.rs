@@ -31,7 +31,7 @@ use super::layout::Layout;
 pub use head::Head;
 pub use identities::{IdentityLoad, SNAPSHOT_FORMAT};
 pub use integrate::IntegrateOutcome;
-pub use read::{LedgerEntry, ListedBlock, ReadBlockError};
+pub use read::{LedgerEntry, ListedBlock, READ_BUDGET, ReadBlockError};
 pub use submissions::{MAX_RECORD_BYTES, MAX_SUBMISSION_BYTES, RefusedLine, Submission};
 
 use identities::IdentitySet;

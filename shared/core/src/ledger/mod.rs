@@ -28,8 +28,8 @@ pub use keys::{KeyError, KeySource, Signer, TrustedKeys, VerifierKey};
 pub use layout::Layout;
 pub use log::{
     AppendOutcome, Head, IdentityLoad, IntegrateOutcome, Ledger, LedgerConfig, LedgerEntry,
-    ListedBlock, MAX_RECORD_BYTES, MAX_SUBMISSION_BYTES, Placed, ReadBlockError, RefusedLine,
-    Rejected, SNAPSHOT_FORMAT, Submission,
+    ListedBlock, MAX_RECORD_BYTES, MAX_SUBMISSION_BYTES, Placed, READ_BUDGET, ReadBlockError,
+    RefusedLine, Rejected, SNAPSHOT_FORMAT, Submission,
 };
 pub use merkle::ProofError;
 pub use receipt::{RECEIPT_FORMAT, Receipt, ReceiptCheck, ReceiptFailure};
@@ -39,6 +39,6 @@ pub use tiles::{
     publish_block,
 };
 pub use verify::{
-    Failure, LedgerCheck, Trust, Verdict, VerifyInput, VerifyReport, verify_blocks,
+    DuplicateStats, Failure, LedgerCheck, Trust, Verdict, VerifyInput, VerifyReport, verify_blocks,
     verify_blocks_timed,
 };

@@ -1,9 +1,11 @@
 //! Listing and reading blocks and records. Every block read is capped at
 //! [`MAX_BLOCK_BYTES`](super::super::block::MAX_BLOCK_BYTES): a larger object named like a block
-//! is refused from its listed or served length, before its content is read.
+//! is refused from its listed or served length, before its content is read. Whole-ledger readers
+//! (verification, queries, audits) read the blocks in order with a bounded amount in flight
+//! ([`READ_BUDGET`]) and drop each once handled (`docs/ledger.md`, "Verification": memory).
 
 use bytes::{Bytes, BytesMut};
-use futures::{StreamExt, stream};
+use futures::stream::{self, FuturesOrdered, Stream, StreamExt};
 
 use crate::store::StoreError;
 
@@ -11,6 +13,10 @@ use super::super::block::{BlockView, MAX_BLOCK_BYTES};
 use super::super::error::LedgerError;
 use super::super::record::CustodyRecord;
 use super::Ledger;
+
+/// Listed bytes of blocks a sequential reader (queries, audits, verification) has in flight at
+/// once, beyond the block it is working on: a few typical blocks, one block at the cap.
+pub const READ_BUDGET: u64 = 8 << 20;
 
 /// One record as read back, with its place in the ledger.
 #[derive(Debug, Clone)]
@@ -101,48 +107,73 @@ impl Ledger {
         Ok(self.read_capped(&self.layout.block(index)).await?)
     }
 
-    /// Read blocks concurrently, keeping their order; each read is capped and has its own
-    /// outcome.
-    pub async fn fetch_blocks(
-        &self,
-        blocks: &[ListedBlock],
-    ) -> Vec<(u64, Result<Bytes, ReadBlockError>)> {
-        let reads: Vec<_> = blocks
-            .iter()
-            .map(|b| async move {
-                if b.size > MAX_BLOCK_BYTES {
-                    let e = ReadBlockError::TooLarge {
-                        key: b.key.clone(),
-                        size: b.size,
-                    };
-                    return (b.index, Err(e));
-                }
-                (b.index, self.read_capped(&b.key).await)
-            })
-            .collect();
-        stream::iter(reads)
-            .buffered(self.config.concurrency.max(1))
-            .collect()
-            .await
+    /// Read one listed block (size-capped, refused from its listed size when above the cap).
+    async fn read_listed(&self, b: ListedBlock) -> (ListedBlock, Result<Bytes, ReadBlockError>) {
+        if b.size > MAX_BLOCK_BYTES {
+            let e = ReadBlockError::TooLarge {
+                key: b.key.clone(),
+                size: b.size,
+            };
+            return (b, Err(e));
+        }
+        let read = self.read_capped(&b.key).await;
+        (b, read)
     }
 
-    /// Every record in ledger order, for queries. Blocks are read `concurrency` at a time and
-    /// handed to `visit` in order; a record that does not parse is passed with its error.
+    /// Blocks read in ledger order with bounded memory: at most `concurrency` reads in flight
+    /// and, past the first, no more than `budget` listed bytes among them. Nothing is read ahead
+    /// of what the consumer asks for beyond that window, so a reader holds a few blocks, never the
+    /// ledger; each read is capped and has its own outcome.
+    pub fn read_in_order(
+        &self,
+        blocks: Vec<ListedBlock>,
+        budget: u64,
+    ) -> impl Stream<Item = (ListedBlock, Result<Bytes, ReadBlockError>)> + '_ {
+        struct Window<'a, F: std::future::Future> {
+            pending: std::vec::IntoIter<ListedBlock>,
+            in_flight: FuturesOrdered<F>,
+            bytes: u64,
+            ledger: &'a Ledger,
+        }
+        let concurrency = self.config.concurrency.max(1);
+        let window = Window {
+            pending: blocks.into_iter(),
+            in_flight: FuturesOrdered::new(),
+            bytes: 0,
+            ledger: self,
+        };
+        stream::unfold(window, move |mut w| async move {
+            while w.in_flight.len() < concurrency {
+                let Some(next) = w.pending.as_slice().first() else {
+                    break;
+                };
+                let size = next.size.min(MAX_BLOCK_BYTES);
+                if !w.in_flight.is_empty() && w.bytes.saturating_add(size) > budget {
+                    break;
+                }
+                let next = w.pending.next().expect("peeked");
+                w.bytes = w.bytes.saturating_add(size);
+                w.in_flight.push_back(w.ledger.read_listed(next));
+            }
+            let (block, read) = w.in_flight.next().await?;
+            w.bytes = w.bytes.saturating_sub(block.size.min(MAX_BLOCK_BYTES));
+            Some(((block, read), w))
+        })
+    }
+
+    /// Every record in ledger order, for queries and audits. Blocks are read in order with
+    /// bounded memory ([`Ledger::read_in_order`] with [`READ_BUDGET`]) and handed to `visit` one at
+    /// a time, then dropped; a record that does not parse is passed with its error.
     pub async fn for_each_record(
         &self,
         mut visit: impl FnMut(LedgerEntry),
     ) -> Result<(), LedgerError> {
         let (blocks, _) = self.list_blocks().await?;
-        let reads: Vec<_> = blocks
-            .into_iter()
-            .map(|b| async move {
-                let bytes = self.read_capped(&b.key).await?;
-                Ok::<_, LedgerError>((b.index, b.key, bytes))
-            })
-            .collect();
-        let mut fetched = stream::iter(reads).buffered(self.config.concurrency.max(1));
-        while let Some(item) = fetched.next().await {
-            let (index, key, bytes) = item?;
+        let fetched = self.read_in_order(blocks, READ_BUDGET);
+        let mut fetched = std::pin::pin!(fetched);
+        while let Some((block, read)) = fetched.next().await {
+            let (index, key) = (block.index, block.key);
+            let bytes = read?;
             let view = BlockView::parse(&bytes).map_err(|e| LedgerError::Damaged {
                 key: key.clone(),
                 message: e.to_string(),

@@ -6,8 +6,10 @@
 //! one failure where it happened instead of a cascade. A check that cannot be judged because a
 //! check it depends on already failed for the same block is skipped, never passed silently: the
 //! block is already reported.
+//!
+//! A block is judged from its own bytes and a [`Pred`], the summary of its stored predecessor, so
+//! that verification can stream: the predecessor's bytes need not be held.
 
-use std::collections::HashMap;
 use std::ops::Range;
 
 use base64::Engine;
@@ -16,9 +18,9 @@ use bytes::Bytes;
 
 use super::super::block::{BlockError, BlockHeader, BlockView, DecodedHeader, GENESIS_PREV};
 use super::super::checkpoint::Checkpoint;
+use super::super::keys::TrustedKeys;
 use super::super::merkle::{Frontier, Hash, leaf_hash};
 use super::super::record::CustodyRecord;
-use super::VerifyInput;
 use super::report::{Failure, LedgerCheck};
 
 /// A block's header and where its parts lie in its bytes.
@@ -52,6 +54,9 @@ pub(super) struct BlockResult {
     pub notices: Vec<String>,
     /// Counts toward duplicates and the tree: the block is at its position.
     pub in_place: bool,
+    /// The position a block not at its place says it is at; its `position` failure is reported
+    /// once the ledger has passed, naming a copy when the block there has the same bytes.
+    pub claims: Option<u64>,
     pub leaves: Vec<Hash>,
     pub ids: Vec<(Option<u64>, String)>,
     /// The frontier recomputed from the predecessor's stored frontier and these leaves.
@@ -60,6 +65,8 @@ pub(super) struct BlockResult {
     pub judged_root: bool,
     /// The label of the trusted key that signed the block's checkpoint.
     pub signed_by: Option<String>,
+    /// The digest of the block's bytes ([`content_digest`]), when it parsed.
+    pub digest: Option<Hash>,
 }
 
 impl BlockResult {
@@ -91,16 +98,55 @@ pub(super) fn gaps(present: &[u64]) -> Vec<Failure> {
     out
 }
 
+/// What a block's stored predecessor (the block at `position - 1`) says, as far as the checks of
+/// the next block need it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Pred<'a> {
+    /// No block was read at `position - 1` (missing, refused or not a readable object).
+    Absent,
+    /// A block was read there, but it does not parse or says it is another block.
+    Unusable,
+    /// The block in place there: its hash, tree size and stored frontier.
+    InPlace {
+        hash: &'a Hash,
+        tree_size: u64,
+        frontier: &'a [Hash],
+    },
+}
+
+impl<'a> Pred<'a> {
+    /// The predecessor a block read at `position` has when `prev` is the block read just before
+    /// it, at `prev_position`.
+    pub fn of(position: u64, prev: Option<(u64, &'a Result<Parsed, BlockError>)>) -> Pred<'a> {
+        match prev {
+            Some((at, parsed)) if position.checked_sub(1) == Some(at) => match parsed {
+                Ok(p) if p.header.index == at => Pred::InPlace {
+                    hash: &p.hash,
+                    tree_size: p.header.tree_size,
+                    frontier: &p.decoded.frontier,
+                },
+                _ => Pred::Unusable,
+            },
+            _ => Pred::Absent,
+        }
+    }
+}
+
+/// The origin and keys every block is judged against.
+pub(super) struct Judge<'a> {
+    pub origin: &'a str,
+    pub trusted: &'a TrustedKeys,
+}
+
 pub(super) fn check_block(
-    input: &VerifyInput<'_>,
-    parsed: &[Result<Parsed, BlockError>],
-    by_position: &HashMap<u64, usize>,
-    i: usize,
+    judge: &Judge<'_>,
+    position: u64,
+    bytes: &Bytes,
+    parsed: &Result<Parsed, BlockError>,
+    pred: Pred<'_>,
 ) -> BlockResult {
-    let (position, bytes) = &input.blocks[i];
-    let position = *position;
     let mut r = BlockResult::default();
-    let p = match &parsed[i] {
+    let p = match parsed {
         Ok(p) => p,
         Err(e) => {
             let check = match e {
@@ -113,29 +159,12 @@ pub(super) fn check_block(
     };
     let h = &p.header;
     if h.index != position {
-        let replay = by_position
-            .get(&h.index)
-            .filter(|&&j| input.blocks[j].1 == *bytes)
-            .map(|_| format!(": a copy of block {}", h.index))
-            .unwrap_or_default();
-        r.fail(
-            LedgerCheck::Position,
-            position,
-            None,
-            format!(
-                "the block stored as block {position} says it is block {}{replay}",
-                h.index
-            ),
-        );
+        r.claims = Some(h.index);
         return r;
     }
     r.in_place = true;
 
-    r.leaves = p
-        .records
-        .iter()
-        .map(|range| leaf_hash(&bytes[range.clone()]))
-        .collect();
+    r.leaves = leaves_of(p, bytes);
     for (k, range) in p.records.iter().enumerate() {
         let leaf = h.first_leaf.checked_add(k as u64);
         match serde_json::from_slice::<CustodyRecord>(&bytes[range.clone()]) {
@@ -210,9 +239,13 @@ pub(super) fn check_block(
         }
         Some(Frontier::empty())
     } else {
-        match by_position.get(&(position - 1)).map(|&j| &parsed[j]) {
-            Some(Ok(prev)) if prev.header.index == position - 1 => {
-                if p.decoded.prev != prev.hash {
+        match pred {
+            Pred::InPlace {
+                hash,
+                tree_size,
+                frontier,
+            } => {
+                if p.decoded.prev != *hash {
                     r.fail(
                         LedgerCheck::Chain,
                         position,
@@ -220,12 +253,12 @@ pub(super) fn check_block(
                         format!(
                             "prev {} is not the hash {} of block {}",
                             h.prev,
-                            hex::encode(prev.hash),
+                            hex::encode(hash),
                             position - 1
                         ),
                     );
                 }
-                if h.first_leaf != prev.header.tree_size {
+                if h.first_leaf != tree_size {
                     range_ok = false;
                     r.fail(
                         LedgerCheck::LeafRange,
@@ -235,13 +268,13 @@ pub(super) fn check_block(
                             "starts at leaf {}, block {} ended at tree size {}",
                             h.first_leaf,
                             position - 1,
-                            prev.header.tree_size
+                            tree_size
                         ),
                     );
                 }
-                Frontier::from_parts(prev.header.tree_size, prev.decoded.frontier.clone())
+                Frontier::from_parts(tree_size, frontier.to_vec())
             }
-            _ => {
+            Pred::Absent | Pred::Unusable => {
                 r.notices.push(format!(
                     "block {position}: chain, leaf range and root not checked: block {} is missing or unreadable",
                     position - 1
@@ -260,7 +293,7 @@ pub(super) fn check_block(
             judge_root(&mut r, position, p, &frontier);
             r.computed = Some(frontier);
             r.judged_root = true;
-        } else if position > 0 && by_position.contains_key(&(position - 1)) {
+        } else if position > 0 && !matches!(pred, Pred::Absent) {
             r.notices.push(format!(
                 "block {position}: root not checked: block {} has no usable frontier",
                 position - 1
@@ -271,14 +304,14 @@ pub(super) fn check_block(
     match Checkpoint::parse(&bytes[p.note.clone()]) {
         Err(e) => r.fail(LedgerCheck::Checkpoint, position, None, e.to_string()),
         Ok(cp) => {
-            if cp.origin != input.origin {
+            if cp.origin != judge.origin {
                 r.fail(
                     LedgerCheck::Checkpoint,
                     position,
                     None,
                     format!(
                         "origin {:?}, expected {:?} (the origin the auditor named)",
-                        cp.origin, input.origin
+                        cp.origin, judge.origin
                     ),
                 );
             } else if cp.size != h.tree_size || cp.root != p.decoded.root {
@@ -295,7 +328,7 @@ pub(super) fn check_block(
                     ),
                 );
             }
-            match cp.verify(input.trusted) {
+            match cp.verify(judge.trusted) {
                 Ok(label) => r.signed_by = Some(label),
                 Err(e) => r.fail(LedgerCheck::Signature, position, None, e.to_string()),
             }
@@ -332,32 +365,49 @@ pub(super) fn judge_root(r: &mut BlockResult, position: u64, p: &Parsed, compute
 }
 
 /// When a block's stored frontier is wrong, the next block was judged from a wrong base: judge it
-/// again from the recomputed frontier so the fault is reported once, where it is.
-pub(super) fn rejudge_after_bad_frontiers(
-    input: &VerifyInput<'_>,
-    parsed: &[Result<Parsed, BlockError>],
-    by_position: &HashMap<u64, usize>,
-    results: &mut [BlockResult],
+/// again from the frontier recomputed for its predecessor (`prev_computed`, after that block's own
+/// re-judging; `prev_frontier_failed` whether its stored frontier failed then) so the fault is reported once, where it is.
+pub(super) fn rejudge_after_bad_frontier(
+    r: &mut BlockResult,
+    position: u64,
+    p: &Parsed,
+    prev_frontier_failed: bool,
+    prev_computed: Option<Frontier>,
 ) {
-    for i in 0..results.len() {
-        let position = input.blocks[i].0;
-        let Some(&prev) = position.checked_sub(1).and_then(|q| by_position.get(&q)) else {
-            continue;
-        };
-        let prev_bad = results[prev]
-            .failures
-            .iter()
-            .any(|f| f.check == LedgerCheck::Frontier);
-        if !prev_bad || !results[i].judged_root {
-            continue;
-        }
-        let (Some(mut frontier), Ok(p)) = (results[prev].computed.clone(), &parsed[i]) else {
-            continue;
-        };
-        for leaf in &results[i].leaves {
-            frontier.push(*leaf);
-        }
-        judge_root(&mut results[i], position, p, &frontier);
-        results[i].computed = Some(frontier);
+    if !prev_frontier_failed || !r.judged_root {
+        return;
     }
+    let Some(mut frontier) = prev_computed else {
+        return;
+    };
+    for leaf in &r.leaves {
+        frontier.push(*leaf);
+    }
+    judge_root(r, position, p, &frontier);
+    r.computed = Some(frontier);
+}
+
+/// A digest of a parsed block's bytes, from parts already hashed: its header hash, its leaf
+/// hashes and its note. The parts determine the bytes (header line, records, blank line, note),
+/// so two blocks have the same digest exactly when they have the same bytes (up to SHA-256). It
+/// stands in for the bytes of blocks already dropped: a block replayed at another position, and a
+/// block read twice (the exact duplicate check) that must not have changed in between.
+pub(super) fn content_digest(p: &Parsed, bytes: &[u8], leaves: &[Hash]) -> Hash {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(p.hash);
+    h.update((leaves.len() as u64).to_be_bytes());
+    for leaf in leaves {
+        h.update(leaf);
+    }
+    h.update(Sha256::digest(&bytes[p.note.clone()]));
+    h.finalize().into()
+}
+
+/// The leaf hashes of a parsed block.
+pub(super) fn leaves_of(p: &Parsed, bytes: &[u8]) -> Vec<Hash> {
+    p.records
+        .iter()
+        .map(|range| leaf_hash(&bytes[range.clone()]))
+        .collect()
 }

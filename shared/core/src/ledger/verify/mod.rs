@@ -5,28 +5,36 @@
 //! specified in `docs/ledger.md` ("Verification") so that an independent verifier can enforce
 //! the same ones.
 //!
+//! Verification streams: blocks pass a window at a time and are dropped, so its memory does not
+//! grow with the ledger's bytes (`docs/ledger.md`, "Verification": memory).
+//!
 //! - [`report`]: the vocabulary (checks, failures, verdict, trust) and the report;
 //! - [`checks`]: the checks of one block against its predecessor;
+//! - [`stream`]: blocks in windows, folded into what outlives them;
+//! - [`prefixes`]: the compact set of identity prefixes behind the duplicate check;
+//! - [`duplicates`]: the exact duplicate check on the records whose prefixes collide;
 //! - [`pinned`]: consistency with a pinned checkpoint;
 //! - [`store`]: reading a ledger from its store for verification (listing, versions, caps).
 
 mod checks;
+mod duplicates;
 mod pinned;
+mod prefixes;
 pub mod report;
 mod store;
+mod stream;
 
-use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use rayon::prelude::*;
 
 use super::checkpoint::Checkpoint;
 use super::keys::TrustedKeys;
-use checks::{BlockResult, Parsed, check_block, gaps, parse_block, rejudge_after_bad_frontiers};
 pub use report::{Failure, LedgerCheck, Trust, Verdict, VerifyReport};
+pub use stream::DuplicateStats;
+use stream::{Start, StreamVerifier, window_len};
 
-/// What verification is checked against.
+/// What verification is checked against, with the blocks in memory.
 pub struct VerifyInput<'a> {
     pub location: String,
     /// The origin the auditor named (`--origin`, or the one name of the keys given): every
@@ -43,7 +51,9 @@ pub struct VerifyInput<'a> {
     pub blocks: Vec<(u64, Bytes)>,
 }
 
-/// Run every check. CPU-bound and parallel over blocks (rayon).
+/// Run every check on blocks in memory: the same streaming verification as
+/// [`Ledger::verify`](super::Ledger::verify), in windows over the vector. CPU-bound and parallel
+/// over the blocks of a window (rayon).
 pub fn verify_blocks(input: VerifyInput<'_>) -> VerifyReport {
     verify_blocks_timed(input).0
 }
@@ -52,128 +62,51 @@ pub fn verify_blocks(input: VerifyInput<'_>) -> VerifyReport {
 pub fn verify_blocks_timed(
     input: VerifyInput<'_>,
 ) -> (VerifyReport, Vec<(&'static str, Duration)>) {
-    let mut phases = Phases::default();
-    let mut report = VerifyReport {
-        location: input.location.clone(),
-        origin: input.origin.to_string(),
-        blocks: input.blocks.len() as u64,
-        trusted_keys: input.trusted.labels(),
-        trust: input.trust,
-        pinned_size: input.pinned.map(|p| p.size),
-        ..Default::default()
-    };
-    report.failures.extend(input.found.iter().cloned());
-    let present: BTreeSet<u64> = input
-        .blocks
-        .iter()
-        .map(|(p, _)| *p)
-        .chain(input.found.iter().filter_map(|f| f.block))
-        .collect();
-    report
-        .failures
-        .extend(gaps(&present.into_iter().collect::<Vec<_>>()));
-
-    let parsed: Vec<Result<Parsed, _>> = input
-        .blocks
-        .par_iter()
-        .map(|(_, b)| parse_block(b))
-        .collect();
-    phases.end("parse blocks");
-    let by_position: HashMap<u64, usize> = input
-        .blocks
-        .iter()
-        .enumerate()
-        .map(|(i, (p, _))| (*p, i))
-        .collect();
-
-    let mut results: Vec<BlockResult> = (0..input.blocks.len())
-        .into_par_iter()
-        .map(|i| check_block(&input, &parsed, &by_position, i))
-        .collect();
-    phases.end("check blocks, records and signatures");
-
-    rejudge_after_bad_frontiers(&input, &parsed, &by_position, &mut results);
-
-    // Duplicates, tree size, signers: sequential and cheap.
-    let mut seen: HashMap<&str, Option<u64>> = HashMap::new();
-    let mut signers: HashMap<String, u64> = HashMap::new();
-    let mut newest_in_place: Option<usize> = None;
-    for (i, r) in results.iter().enumerate() {
-        report.records += r.leaves.len() as u64;
-        if let Some(s) = &r.signed_by {
-            *signers.entry(s.clone()).or_default() += 1;
-        }
-        if !r.in_place {
-            continue;
-        }
-        newest_in_place = Some(i);
-        for (leaf, id) in &r.ids {
-            if let Some(first) = seen.insert(id.as_str(), *leaf) {
-                seen.insert(id.as_str(), first);
-                let at =
-                    first.map_or_else(|| "an earlier leaf".to_string(), |l| format!("leaf {l}"));
-                report.failures.push(Failure {
-                    check: LedgerCheck::Duplicate,
-                    block: Some(input.blocks[i].0),
-                    leaf: *leaf,
-                    message: format!("identity {id} is already at {at}"),
-                });
-            }
-        }
-    }
-    let mut signed_by: Vec<(String, u64)> = signers.into_iter().collect();
-    signed_by.sort();
-    report.signed_by = signed_by;
-    if let Some(i) = newest_in_place
-        && let Ok(p) = &parsed[i]
-    {
-        report.tree_size = p.header.tree_size;
-        report.root = Some(p.header.root.clone());
-        // Only a checkpoint whose signature a trusted key verified may be pinned.
-        if results[i].signed_by.is_some() {
-            report.latest_checkpoint = std::str::from_utf8(&input.blocks[i].1[p.note.clone()])
-                .ok()
-                .map(str::to_string);
-        }
-    }
-    phases.end("re-judge, duplicates, totals");
-
-    if let Some(pinned) = input.pinned {
-        pinned::check_pinned(&input, pinned, &results, &mut report);
-        phases.end("pinned consistency");
-    }
-
-    for r in results {
-        report.failures.extend(r.failures);
-        report.notices.extend(r.notices);
-    }
-    report.failures.sort_by_key(|f| (f.block, f.leaf, f.check));
-    report.settle();
-    (report, phases.done)
+    let (report, timings, _) = verify_in_memory(input, prefixes::PREFIX_BYTES);
+    (report, timings)
 }
 
-/// Wall-clock time per phase.
-struct Phases {
-    since: Instant,
-    done: Vec<(&'static str, Duration)>,
-}
-
-impl Default for Phases {
-    fn default() -> Self {
-        Phases {
-            since: Instant::now(),
-            done: Vec::new(),
+/// [`verify_blocks`] with an identity prefix of `prefix_bytes` bytes (1 to 8), reporting what
+/// the duplicate check did as well.
+fn verify_in_memory(
+    input: VerifyInput<'_>,
+    prefix_bytes: u32,
+) -> (
+    VerifyReport,
+    Vec<(&'static str, Duration)>,
+    stream::DuplicateStats,
+) {
+    let mut start = Start::new(
+        input.location,
+        input.origin.to_string(),
+        input.trusted.clone(),
+        input.trust,
+        input.pinned.cloned(),
+        input.blocks.len() as u64,
+    );
+    start.prefix_bytes = prefix_bytes;
+    let mut blocks = input.blocks;
+    blocks.sort_by_key(|(p, _)| *p);
+    let mut verifier = StreamVerifier::new(start);
+    for f in input.found {
+        verifier.found(f);
+    }
+    let mut rest = blocks.as_slice();
+    while !rest.is_empty() {
+        let n = window_len(rest.iter().map(|(_, b)| b.len() as u64));
+        let (window, after) = rest.split_at(n);
+        verifier.push_window(window.to_vec());
+        rest = after;
+    }
+    for position in verifier.duplicate_rereads() {
+        if let Ok(i) = blocks.binary_search_by_key(&position, |(p, _)| *p) {
+            verifier.reread(position, &blocks[i].1);
         }
     }
+    verifier.finish()
 }
 
-impl Phases {
-    fn end(&mut self, phase: &'static str) {
-        let now = Instant::now();
-        self.done.push((phase, now - self.since));
-        self.since = now;
-    }
-}
-
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
