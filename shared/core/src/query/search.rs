@@ -520,21 +520,16 @@ fn check_entry(
             e.offset, e.length
         ));
     }
-    let start = (e.offset - 1 - first) as usize;
-    let end = start + e.length as usize + 1;
-    if end >= bytes.len() {
-        return Err(format!(
-            "bytes {}..{} are beyond the end of the block",
-            e.offset,
-            e.offset + e.length
-        ));
+    let range = format!("bytes {}..{}", e.offset, e.offset.saturating_add(e.length));
+    // The read holds `first..`; the line needs `offset - 1 ..= offset + length`.
+    let start = e.offset - 1 - first;
+    let end = start.saturating_add(e.length).saturating_add(1);
+    if end >= bytes.len() as u64 {
+        return Err(format!("{range} are beyond the end of the block"));
     }
+    let (start, end) = (start as usize, end as usize);
     if bytes[start] != b'\n' || bytes[end] != b'\n' {
-        return Err(format!(
-            "bytes {}..{} are not one whole line of the block",
-            e.offset,
-            e.offset + e.length
-        ));
+        return Err(format!("{range} are not one whole line of the block"));
     }
     let line = &bytes[start + 1..end];
     let record: CustodyRecord = serde_json::from_slice(line)

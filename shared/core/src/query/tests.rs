@@ -241,9 +241,14 @@ async fn a_forged_posting_is_rejected_and_named_and_the_answer_stays_right() {
         offset: first.offset + 1,
         length: 5,
     });
+    postings.entries.push(Entry {
+        leaf: first.leaf,
+        offset: u64::MAX - 1,
+        length: u64::MAX,
+    });
     overwrite(&w.root, &key, &postings.to_bytes());
     let answer = same_as_scan(&w.ledger, &filter).await;
-    assert_eq!(answer.rejected.len(), 3, "{:?}", answer.rejected);
+    assert_eq!(answer.rejected.len(), 4, "{:?}", answer.rejected);
     let reasons: Vec<&str> = answer.rejected.iter().map(|r| r.reason.as_str()).collect();
     assert!(
         reasons
