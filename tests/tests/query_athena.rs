@@ -22,8 +22,10 @@ use serde_json::{Value, json};
 
 const ORIGIN: &str = "custody.test/ledger";
 
-/// Record `i` of conversation `c`: an observation, a hold for matters, a hash, and for every
-/// fourth conversation a mismatch; conversations spread over 2024-05-01..04.
+/// The records of conversation `c`: for each of two recordings an observation, a hold for
+/// matters, a hash, and for odd conversations a mismatch; conversations spread over
+/// 2024-05-01..04 (odd ones on the 2nd and 4th: mismatches both inside and outside the range
+/// queried).
 fn conversation(c: usize) -> Vec<CustodyRecord> {
     let day = 1 + (c % 4) as u32;
     let at = |minute: u32| Utc.with_ymd_and_hms(2024, 5, day, 9, minute, 0).unwrap();
@@ -89,7 +91,7 @@ fn conversation(c: usize) -> Vec<CustodyRecord> {
             why(r, None),
             Outcome::default(),
         ));
-        if c.is_multiple_of(4) && r == 1 {
+        if c % 2 == 1 && r == 1 {
             records.push(record(
                 EventKind::Mismatch,
                 6,
@@ -274,10 +276,14 @@ async fn the_readme_athena_queries_on_duckdb_answer_what_a_scan_of_the_blocks_an
         counting.reset();
         find(&ledger, filter).await.unwrap();
         let scan_usage = counting.usage();
-        assert!(
-            indexed_usage.bytes_read < scan_usage.bytes_read,
-            "query {i}: indexed {indexed_usage:?}, scan {scan_usage:?}"
-        );
+        // One conversation is in one block: the index reads a fraction of the ledger. (The
+        // other two queries touch every block of this small ledger: no such promise.)
+        if i == 0 {
+            assert!(
+                indexed_usage.bytes_read * 3 < scan_usage.bytes_read,
+                "query {i}: indexed {indexed_usage:?}, scan {scan_usage:?}"
+            );
+        }
     }
     // Mismatch rows carry their detail; every record is one row.
     assert_eq!(
