@@ -272,7 +272,11 @@ async fn the_readme_athena_queries_on_duckdb_answer_what_a_scan_of_the_blocks_an
         let indexed_usage = counting.usage();
         assert!(indexed.rejected.is_empty(), "{:?}", indexed.rejected);
         assert_eq!(indexed.plan.blocks_scanned, 0);
-        assert_eq!(places(&indexed.matches), places(&scanned), "indexed query {i}");
+        assert_eq!(
+            places(&indexed.matches),
+            places(&scanned),
+            "indexed query {i}"
+        );
         counting.reset();
         find(&ledger, filter).await.unwrap();
         let scan_usage = counting.usage();

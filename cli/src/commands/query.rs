@@ -56,7 +56,9 @@ fn parse_time(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
     text.map(|t| {
         DateTime::parse_from_rfc3339(t)
             .map(|t| t.with_timezone(&Utc))
-            .with_context(|| format!("--{flag} {t:?} is not an RFC 3339 time (2024-05-01T00:00:00Z)"))
+            .with_context(|| {
+                format!("--{flag} {t:?} is not an RFC 3339 time (2024-05-01T00:00:00Z)")
+            })
     })
     .transpose()
 }

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use chrono::{TimeZone, Utc};
 use custody_core::ledger::{
-    CustodyRecord, EventKind, How, Layout, Ledger, LedgerConfig, Outcome, Signer, Tip, What,
-    Where, Who, Why, build_block,
+    CustodyRecord, EventKind, How, Layout, Ledger, LedgerConfig, Outcome, Signer, Tip, What, Where,
+    Who, Why, build_block,
 };
 use custody_core::query::index::{IndexKeys, plan_block};
 use custody_core::query::{Match, RecordFilter, catch_up, find, find_indexed};
@@ -71,7 +71,10 @@ fn conversation(c: usize) -> Vec<Vec<u8>> {
                 key: format!("{folder}{file}"),
                 version_id: Some(format!("3HL4kqtJlcpXroDTDmJ+rmSp{c:08}{r}")),
                 size: Some(size),
-                sha256: Some(format!("{:064x}", (c * 4 + r) as u128 * 0x9e37_79b9_7f4a_7c15)),
+                sha256: Some(format!(
+                    "{:064x}",
+                    (c * 4 + r) as u128 * 0x9e37_79b9_7f4a_7c15
+                )),
                 etag: Some(format!("{:032x}", c * 4 + r)),
                 s3_checksum: Some("CRC64NVME:Fw0NAbZDnCk=".into()),
                 ..Default::default()
@@ -220,7 +223,12 @@ async fn main() -> Result<()> {
         .par_iter()
         .map(|bytes| -> Result<u64> {
             let plan = plan_block(&keys, bytes)?;
-            for object in plan.postings.iter().chain(&plan.records).chain([&plan.marker]) {
+            for object in plan
+                .postings
+                .iter()
+                .chain(&plan.records)
+                .chain([&plan.marker])
+            {
                 write_file(&root, &object.key, &object.body)?;
             }
             Ok(plan.postings.len() as u64 + plan.records.len() as u64 + 1)
@@ -292,7 +300,10 @@ async fn main() -> Result<()> {
     for (name, usage, took) in &runs {
         println!("{}", line(name, usage, *took, ledger_bytes));
     }
-    println!("{}", line("scan (--exhaustive)", &scan.0, scan.1, ledger_bytes));
+    println!(
+        "{}",
+        line("scan (--exhaustive)", &scan.0, scan.1, ledger_bytes)
+    );
     let warm = &runs[1];
     println!(
         "ratio indexed/scan: bytes {:.6}, requests {:.4}, time {:.4} (warm) / {:.4} (cold)",
@@ -309,7 +320,11 @@ async fn main() -> Result<()> {
         "{}: the indexed query read {} 1% of the ledger's bytes and answered {}",
         if within && same { "PASS" } else { "FAIL" },
         if within { "under" } else { "NOT under" },
-        if same { "what the scan answered" } else { "something else" }
+        if same {
+            "what the scan answered"
+        } else {
+            "something else"
+        }
     );
     if flag_keep() {
         let kept = dir.keep();

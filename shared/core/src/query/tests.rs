@@ -64,7 +64,14 @@ fn record(c: usize, i: usize) -> CustodyRecord {
         Why {
             conversation_id: Some(format!("c-{c}")),
             recording_id: Some(format!("r-{c}-{}", i / 2)),
-            matter: Some(if c.is_multiple_of(2) { "M-1+M-2" } else { "M-2" }.to_string()),
+            matter: Some(
+                if c.is_multiple_of(2) {
+                    "M-1+M-2"
+                } else {
+                    "M-2"
+                }
+                .to_string(),
+            ),
             source: format!("s3://exports/org/c-{c}_metadata.json#v1"),
             ..Default::default()
         },
