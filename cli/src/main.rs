@@ -26,6 +26,8 @@ enum Command {
     Integrate(commands::integrate::IntegrateArgs),
     /// Print the ledger's records about a conversation, matter, key, recording or event kind.
     Query(commands::query::QueryArgs),
+    /// Build the query index beside the ledger, or bring it up to the newest block (--rebuild: every block).
+    Index(commands::index::IndexArgs),
     /// End a matter's legal hold on a conversation or key (refused while another matter holds it).
     Release(commands::release::ReleaseArgs),
     /// The whole job on the bundled samples, offline, with no AWS account.
@@ -54,6 +56,7 @@ async fn main() -> ExitCode {
         Command::Ingest(args) => commands::ingest::ingest_cmd(args).await,
         Command::Integrate(args) => commands::integrate::integrate_cmd(args).await,
         Command::Query(args) => commands::query::query_cmd(args).await,
+        Command::Index(args) => commands::index::index_cmd(args).await,
         Command::Demo(args) => commands::demo::demo_cmd(args).await,
         Command::Release(args) => commands::release::release_cmd(args).await,
         Command::Keygen(args) => Ok(ledger_cmds::keygen(args)),

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod endpoint;
+pub mod index;
 pub mod ingest;
 pub mod ingest_report;
 pub mod integrate;

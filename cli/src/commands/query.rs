@@ -1,13 +1,19 @@
 //! `custody query`: what the ledger holds about a conversation, matter, key or recording.
+//! Answered from the query index beside the ledger (every cited record re-checked against its
+//! block; blocks after the index scanned), or with `--exhaustive` by reading every block
+//! (docs/query.md).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use clap::Args;
 use custody_aws::open;
 use custody_aws::services::{self, Settings};
 use custody_core::ledger::{Ledger, LedgerConfig};
-use custody_core::query::{RecordFilter, find, parse_event};
+use custody_core::query::{RecordFilter, find, find_indexed, parse_event};
+use custody_core::store::counting::CountingStore;
 
 use super::endpoint::Endpoint;
 
@@ -21,18 +27,44 @@ pub struct QueryArgs {
     pub conversation: Option<String>,
     #[arg(long)]
     pub matter: Option<String>,
+    /// The object key, exactly.
     #[arg(long)]
     pub key: Option<String>,
+    /// Object keys starting with this (answered from the index when it contains a '/').
+    #[arg(long)]
+    pub key_prefix: Option<String>,
     #[arg(long)]
     pub recording: Option<String>,
     /// observed, hold_applied, hashed, missing, unreferenced, mismatch, failed, …
     #[arg(long)]
     pub event: Option<String>,
+    /// Records at or after this time (RFC 3339, e.g. 2024-05-01T00:00:00Z).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Records before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Ignore the query index and read every block: the exact answer, whatever happened to the
+    /// index.
+    #[arg(long)]
+    pub exhaustive: bool,
     #[command(flatten)]
     pub endpoint: Endpoint,
 }
 
-/// Print every matching record as one JSON line (block, leaf index, record).
+fn parse_time(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
+    text.map(|t| {
+        DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .with_context(|| {
+                format!("--{flag} {t:?} is not an RFC 3339 time (2024-05-01T00:00:00Z)")
+            })
+    })
+    .transpose()
+}
+
+/// Print every matching record as one JSON line (block, leaf index, record); on standard error,
+/// how it was answered and what it read.
 pub async fn query_cmd(args: QueryArgs) -> Result<ExitCode> {
     let settings = Settings {
         s3_endpoint: args.endpoint.endpoint_url.clone(),
@@ -40,18 +72,11 @@ pub async fn query_cmd(args: QueryArgs) -> Result<ExitCode> {
         origin: args.origin.clone(),
         ..Settings::default()
     };
-    let opened = open(&args.ledger, &settings.s3_options()).await?;
-    let ledger = Ledger::open(
-        opened.store,
-        &opened.prefix,
-        LedgerConfig::new(settings.origin()),
-        None,
-    )
-    .await?;
     let filter = RecordFilter {
         conversation: args.conversation,
         matter: args.matter,
         key: args.key,
+        key_prefix: args.key_prefix,
         recording: args.recording,
         event: args
             .event
@@ -59,11 +84,72 @@ pub async fn query_cmd(args: QueryArgs) -> Result<ExitCode> {
             .map(parse_event)
             .transpose()
             .map_err(anyhow::Error::msg)?,
+        since: parse_time("since", args.since.as_deref())?,
+        until: parse_time("until", args.until.as_deref())?,
     };
-    let found = find(&ledger, &filter).await?;
+    let opened = open(&args.ledger, &settings.s3_options()).await?;
+    let counting = Arc::new(CountingStore::new(opened.store));
+    let ledger = Ledger::open(
+        counting.clone(),
+        &opened.prefix,
+        LedgerConfig::new(settings.origin()),
+        None,
+    )
+    .await?;
+    let found = if args.exhaustive {
+        let found = find(&ledger, &filter).await?;
+        eprintln!("{} record(s), every block read (--exhaustive)", found.len());
+        found
+    } else {
+        let answer = find_indexed(&ledger, &filter).await?;
+        for rejected in &answer.rejected {
+            eprintln!(
+                "custody: ignored posting {} (block {}, leaf {}): {}",
+                rejected.posting,
+                rejected
+                    .block
+                    .map_or_else(|| "?".to_string(), |b| b.to_string()),
+                rejected
+                    .leaf
+                    .map_or_else(|| "?".to_string(), |l| l.to_string()),
+                rejected.reason
+            );
+        }
+        for note in &answer.plan.notes {
+            eprintln!("custody: {note}");
+        }
+        let plan = &answer.plan;
+        let how = match (&plan.index, plan.covered) {
+            (Some(index), Some(covered)) => format!(
+                "blocks 0..={covered} from the index ({index}: {} postings, {} records checked \
+                 against their blocks), {} newer block(s) scanned",
+                plan.postings_read, plan.records_checked, plan.blocks_scanned
+            ),
+            _ => format!("{} block(s) scanned", plan.blocks_scanned),
+        };
+        eprintln!("{} record(s); {how}", answer.matches.len());
+        if !answer.rejected.is_empty() {
+            eprintln!(
+                "custody: {} posting(s) did not hold against the blocks: the index was altered; \
+                 `custody query --exhaustive` gives the exact answer, `custody index --rebuild` \
+                 repairs what is missing",
+                answer.rejected.len()
+            );
+        }
+        answer.matches
+    };
     for m in &found {
         println!("{}", serde_json::to_string(m)?);
     }
-    eprintln!("{} record(s)", found.len());
+    let usage = counting.usage();
+    eprintln!(
+        "read {} bytes in {} requests ({} list, {} head, {} get of which {} ranged)",
+        usage.bytes_read,
+        usage.requests(),
+        usage.lists,
+        usage.heads,
+        usage.gets,
+        usage.ranged_gets
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,8 +1,11 @@
 //! The auditor Lambda function as a library: read-only questions over the ledger, behind a
 //! Function URL with IAM auth.
 //!
-//! - `GET /records?conversation=&matter=&key=&recording=&event=[&limit=&next=]`: matching
-//!   records in ledger order, a page at a time ([`pages`]): `{"count", "records", "next"}`
+//! - `GET /records?conversation=&matter=&key=&key_prefix=&recording=&event=[&limit=&next=]`:
+//!   matching records in ledger order, a page at a time ([`pages`]):
+//!   `{"count", "records", "next", "index"}`, answered from the query index beside the ledger
+//!   (every cited record re-checked against its block; `index` says how far it covered and
+//!   names any posting that did not hold)
 //! - `GET /verify`: `{"verdict": "intact" | "tampered" | "could_not_run" | "empty" (the ledger report's own), "intact", ...the
 //!   verification report}` against the configured trusted keys ([`trust`]) and, when one is
 //!   configured, the pinned checkpoint; 200 only when intact (409 with evidence of tampering,
@@ -18,7 +21,7 @@ pub mod trust;
 use std::collections::{BTreeMap, HashMap};
 
 use custody_core::ledger::{BlockView, Checkpoint, Ledger, VerifyReport};
-use custody_core::query::{RecordFilter, find, parse_event};
+use custody_core::query::{RecordFilter, find_indexed, parse_event};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -188,19 +191,39 @@ impl Auditor<'_> {
             conversation: query.get("conversation").cloned(),
             matter: query.get("matter").cloned(),
             key: query.get("key").cloned(),
+            key_prefix: query.get("key_prefix").cloned(),
             recording: query.get("recording").cloned(),
             event,
+            ..RecordFilter::default()
         };
         if filter == RecordFilter::default() {
             return Response::error(
                 400,
-                "give at least one of conversation, matter, key, recording, event",
+                "give at least one of conversation, matter, key, key_prefix, recording, event",
             );
         }
-        let found = match find(self.ledger, &filter).await {
-            Ok(found) => found,
+        // From the query index, every cited record re-checked against its block; postings
+        // that do not hold are logged and named in the answer (docs/query.md).
+        let answer = match find_indexed(self.ledger, &filter).await {
+            Ok(answer) => answer,
             Err(e) => return Response::error(500, e.to_string()),
         };
+        for rejected in &answer.rejected {
+            tracing::warn!(
+                posting = %rejected.posting,
+                block = rejected.block,
+                leaf = rejected.leaf,
+                reason = %rejected.reason,
+                "a query index posting did not hold against the ledger; ignored"
+            );
+        }
+        let index = json!({
+            "covered": answer.plan.covered,
+            "used": answer.plan.index,
+            "blocks_scanned": answer.plan.blocks_scanned,
+            "rejected_postings": answer.rejected,
+        });
+        let found = answer.matches;
         let mut page = Vec::new();
         let mut bytes = 0;
         let mut rest = found
@@ -224,7 +247,7 @@ impl Auditor<'_> {
         let records: Vec<Value> = page.into_iter().map(|(_, v)| v).collect();
         Response::json(
             200,
-            &json!({ "count": records.len(), "records": records, "next": next }),
+            &json!({ "count": records.len(), "records": records, "next": next, "index": index }),
         )
     }
 }

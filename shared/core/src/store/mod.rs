@@ -16,10 +16,12 @@
 //!
 //! Adapters: [`fs::FsStore`] (a local folder), [`memory::MemoryStore`] (in memory, for unit tests)
 //! and [`faulty::FaultyStore`] (wraps any store and injects the failures a test names);
+//! [`counting::CountingStore`] wraps any store to count requests and bytes read (what a query cost);
 //! [`retrying::RetryingStore`] wraps any store to retry transient failures in the run. The S3
 //! adapter lives in the `custody-aws` crate.
 
 mod checksum;
+pub mod counting;
 mod error;
 pub mod faulty;
 pub mod fs;

@@ -309,6 +309,7 @@ impl Ledger {
                 tracing::warn!(block = index, error = %e, "head hint not updated");
             }
             self.publish_tiles(&block.bytes).await;
+            self.index_for_queries(&block.bytes).await;
         }
         total.identity_blocks_read = load.blocks_read;
         drop(guard);
@@ -331,6 +332,19 @@ impl Ledger {
         tracing::warn!(block = view.header.index, error = %e, "tiles not published; catching up");
         if let Err(e) = tiles::catch_up(self).await {
             tracing::warn!(error = %e, "tiles not caught up; the next block tries again");
+        }
+    }
+
+    /// Index a block just written for queries ([`crate::query`]): derived from the blocks like
+    /// the tiles, so a failure is logged and repaired by catching up.
+    async fn index_for_queries(&self, block: &[u8]) {
+        let Err(e) = crate::query::index_block(self.store.as_ref(), &self.layout, block).await
+        else {
+            return;
+        };
+        tracing::warn!(error = %e, "block not indexed for queries; catching up");
+        if let Err(e) = crate::query::catch_up(self).await {
+            tracing::warn!(error = %e, "query index not caught up; the next block tries again");
         }
     }
 
