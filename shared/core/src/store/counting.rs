@@ -156,6 +156,12 @@ impl StoreWrite for CountingStore {
         self.counters.puts.fetch_add(1, Ordering::Relaxed);
         self.inner.put(request).await
     }
+
+    /// Counted with the puts (a write request).
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.counters.puts.fetch_add(1, Ordering::Relaxed);
+        self.inner.delete(key).await
+    }
 }
 
 #[cfg(test)]

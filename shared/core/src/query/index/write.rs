@@ -69,8 +69,10 @@ pub async fn index_block(
     let keys = IndexKeys::new(layout);
     let plan = plan_block(&keys, block_bytes)?;
     let objects: Vec<&IndexObject> = plan.postings.iter().chain(&plan.records).collect();
-    let results: Vec<Result<PutResult, QueryIndexError>> = stream::iter(objects)
-        .map(|object| put_once(store, object))
+    // The futures are made before they enter the stream, so that the caller's future stays
+    // `Send` for every lifetime (a mapping closure in the stream type is not).
+    let puts: Vec<_> = objects.into_iter().map(|o| put_once(store, o)).collect();
+    let results: Vec<Result<PutResult, QueryIndexError>> = stream::iter(puts)
         .buffer_unordered(WRITE_CONCURRENCY)
         .collect()
         .await;
