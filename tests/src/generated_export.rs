@@ -28,7 +28,9 @@ pub async fn write_generated_export(
         let recording = format!("rec-{n:07}");
         let mut audio = vec![0u8; recording_bytes];
         for (i, byte) in audio.iter_mut().enumerate() {
-            *byte = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(n as u32) as u8;
+            *byte = (i as u32)
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(n as u32) as u8;
         }
         let metadata = serde_json::json!({
             "conversationId": format!("conv-{n:07}"),
@@ -46,7 +48,9 @@ pub async fn write_generated_export(
         ]
     });
     let mut written = 0;
-    let mut results = stream::iter(puts).map(|put| store.put(put)).buffer_unordered(16);
+    let mut results = stream::iter(puts)
+        .map(|put| store.put(put))
+        .buffer_unordered(16);
     while let Some(result) = results.next().await {
         result?;
         written += 1;

@@ -138,7 +138,10 @@ async fn a_manifest_run_records_hashes_holds_and_every_finding() {
     // and every record it submits is found present.
     assert_eq!(again.skipped, 0, "{}", again.summary());
     let again = again.ledger.expect("ledger written");
-    assert_eq!(again.appended, 0, "a redelivered manifest adds nothing: {again:?}");
+    assert_eq!(
+        again.appended, 0,
+        "a redelivered manifest adds nothing: {again:?}"
+    );
     assert_eq!(again.already_present, appended.appended);
     let verified = ledger.verify(None).await;
     assert!(verified.is_intact(), "{verified}");

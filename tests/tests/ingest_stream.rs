@@ -52,8 +52,7 @@ async fn pending(ledger: &Ledger) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_run_killed_after_some_chunks_leaves_them_pending_and_the_rerun_reads_under_15_percent()
-{
+async fn a_run_killed_after_some_chunks_leaves_them_pending_and_the_rerun_reads_under_15_percent() {
     const CONVERSATIONS: usize = 40;
     const OBJECTS: usize = 2 * CONVERSATIONS;
     // Whole folders of two objects: chunks of 8 objects, 10 chunks.
@@ -113,7 +112,11 @@ async fn a_run_killed_after_some_chunks_leaves_them_pending_and_the_rerun_reads_
     )
     .await
     .unwrap();
-    assert_eq!(pending(&ledger).await, KILLED_AFTER, "the chunks made durable");
+    assert_eq!(
+        pending(&ledger).await,
+        KILLED_AFTER,
+        "the chunks made durable"
+    );
     assert!(
         all_records(&ledger).await.is_empty(),
         "nothing was integrated"
@@ -124,7 +127,12 @@ async fn a_run_killed_after_some_chunks_leaves_them_pending_and_the_rerun_reads_
     let report = ingest(second_export.clone(), &ledger, &config, &start, &ctx).await;
     assert!(report.recorded(), "{}", report.summary());
     let account = report.ledger.as_ref().unwrap();
-    assert_eq!(account.earlier_integrated, KILLED_AFTER, "{}", report.summary());
+    assert_eq!(
+        account.earlier_integrated,
+        KILLED_AFTER,
+        "{}",
+        report.summary()
+    );
     assert_eq!(report.skipped, KILLED_AFTER * CHUNK, "{}", report.summary());
     assert_eq!(report.objects, OBJECTS - KILLED_AFTER * CHUNK);
     assert!(account.pending.is_empty() && account.submissions.len() == 1);
@@ -138,7 +146,11 @@ async fn a_run_killed_after_some_chunks_leaves_them_pending_and_the_rerun_reads_
 
     // Every object recorded: observed and hashed once each, held once; the ledger verifies.
     let records = all_records(&ledger).await;
-    for event in [EventKind::Observed, EventKind::Hashed, EventKind::HoldApplied] {
+    for event in [
+        EventKind::Observed,
+        EventKind::Hashed,
+        EventKind::HoldApplied,
+    ] {
         let mut keys: Vec<&str> = records
             .iter()
             .filter(|r| r.event == event)
@@ -167,7 +179,9 @@ async fn a_run_killed_after_some_chunks_leaves_them_pending_and_the_rerun_reads_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn submitting_only_leaves_the_chunks_to_the_integrator() {
     let export: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new("exports", BucketSpec::default()));
-    write_generated_export(export.as_ref(), 12, 64).await.unwrap();
+    write_generated_export(export.as_ref(), 12, 64)
+        .await
+        .unwrap();
     let ledger = Ledger::open(
         Arc::new(MemoryStore::new("ledger", BucketSpec::default())),
         "ledger",
@@ -190,7 +204,12 @@ async fn submitting_only_leaves_the_chunks_to_the_integrator() {
     assert_eq!(account.appended, 0);
     assert_eq!(pending(&ledger).await, 4);
     assert!(all_records(&ledger).await.is_empty());
-    assert!(report.summary().to_string().contains("left to the integrator"));
+    assert!(
+        report
+            .summary()
+            .to_string()
+            .contains("left to the integrator")
+    );
 
     // The integrator folds them in; every record of the run is then in the ledger.
     ledger.integrate_all(None).await.unwrap();
@@ -203,7 +222,10 @@ async fn submitting_only_leaves_the_chunks_to_the_integrator() {
     // An inline re-run finds every version recorded and reads nothing.
     let again = ingest(export, &ledger, &config("exports", 6), &start, &ctx).await;
     assert!(again.recorded(), "{}", again.summary());
-    assert_eq!((again.skipped, again.objects, again.records_total), (24, 0, 0));
+    assert_eq!(
+        (again.skipped, again.objects, again.records_total),
+        (24, 0, 0)
+    );
     assert!(again.summary().to_string().contains("24 already recorded"));
 }
 
@@ -212,7 +234,9 @@ async fn a_version_left_unfinished_is_not_skipped_by_the_next_run() {
     use custody_core::store::StoreErrorKind;
     use custody_core::store::faulty::{Fault, FaultyStore, Rule};
     let memory: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new("exports", BucketSpec::default()));
-    write_generated_export(memory.as_ref(), 3, 64).await.unwrap();
+    write_generated_export(memory.as_ref(), 3, 64)
+        .await
+        .unwrap();
     let faulty = Arc::new(FaultyStore::new(memory.clone()));
     // Tagging fails transiently for longer than the run's own retries: those objects are left
     // for the next run, which must not take them for recorded.
@@ -231,7 +255,14 @@ async fn a_version_left_unfinished_is_not_skipped_by_the_next_run() {
     .unwrap();
     let start = StartingPoint::ExportPrefix(GENERATED_PREFIX.to_string());
     let ctx = RunContext::new("memory://exports/org-1/");
-    let first = ingest(faulty.clone(), &ledger, &config("exports", 100), &start, &ctx).await;
+    let first = ingest(
+        faulty.clone(),
+        &ledger,
+        &config("exports", 100),
+        &start,
+        &ctx,
+    )
+    .await;
     assert!(first.needs_retry(), "{}", first.summary());
     assert!(
         first.records.iter().all(|r| r.event != EventKind::Observed),
@@ -239,8 +270,17 @@ async fn a_version_left_unfinished_is_not_skipped_by_the_next_run() {
     );
     // The same bucket without the faults.
     let second = ingest(memory, &ledger, &config("exports", 100), &start, &ctx).await;
-    assert!(second.recorded() && !second.needs_retry(), "{}", second.summary());
-    assert_eq!((second.skipped, second.objects), (0, 6), "{}", second.summary());
+    assert!(
+        second.recorded() && !second.needs_retry(),
+        "{}",
+        second.summary()
+    );
+    assert_eq!(
+        (second.skipped, second.objects),
+        (0, 6),
+        "{}",
+        second.summary()
+    );
     let records = all_records(&ledger).await;
     let held = records
         .iter()

@@ -89,8 +89,15 @@ async fn all_records(ledger: &Ledger) -> Vec<CustodyRecord> {
 
 fn appended(report: &IngestReport) -> Vec<&CustodyRecord> {
     let placed = report.ledger.as_ref().expect("ledger written");
-    assert!(report.records.len() == report.records_total, "a small run shows every record");
-    let ids: BTreeSet<&str> = placed.appended_shown.iter().map(|p| p.id.as_str()).collect();
+    assert!(
+        report.records.len() == report.records_total,
+        "a small run shows every record"
+    );
+    let ids: BTreeSet<&str> = placed
+        .appended_shown
+        .iter()
+        .map(|p| p.id.as_str())
+        .collect();
     report
         .records
         .iter()

@@ -45,11 +45,7 @@ pub fn print_report(report: &IngestReport) {
         );
         // Findings of the objects not listed above, up to the report's bound.
         let listed = report.shown_objects.len();
-        let findings_listed: usize = report
-            .shown_objects
-            .iter()
-            .map(|o| o.findings.len())
-            .sum();
+        let findings_listed: usize = report.shown_objects.iter().map(|o| o.findings.len()).sum();
         for shown in report.shown_findings.iter().skip(findings_listed) {
             let version = shown.version_id.as_deref().unwrap_or("null");
             println!("  ! {} @ {version}: {}", shown.key, shown.finding);

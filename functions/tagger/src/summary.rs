@@ -205,7 +205,11 @@ impl Summary {
             .metric("ObjectsHashed", count(self.hashed), Unit::Count)
             .metric("BytesHashed", self.bytes_hashed as f64, Unit::Bytes)
             .metric("Findings", count(self.finding_count()), Unit::Count)
-            .metric("RecordsSubmitted", count(self.records_submitted), Unit::Count)
+            .metric(
+                "RecordsSubmitted",
+                count(self.records_submitted),
+                Unit::Count,
+            )
             .metric("RecordsAppended", count(self.records_appended), Unit::Count)
             .metric(
                 "RecordsAlreadyPresent",

@@ -228,10 +228,7 @@ impl Settings {
             config: IngestConfig {
                 hash: HashOptions::default(),
                 integration: self.integration()?,
-                ..IngestConfig::new(
-                    ExportScope::new(bucket, prefix),
-                    self.hold_policy().await?,
-                )
+                ..IngestConfig::new(ExportScope::new(bucket, prefix), self.hold_policy().await?)
             },
         })
     }

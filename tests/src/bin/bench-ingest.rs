@@ -148,22 +148,12 @@ async fn generated(dir: &Path, objects: usize, bytes: usize) -> Result<Arc<dyn O
     Ok(export)
 }
 
-async fn ledger(
-    dir: &Path,
-    store: Option<Arc<dyn StoreWrite>>,
-    signer: &Signer,
-) -> Result<Ledger> {
+async fn ledger(dir: &Path, store: Option<Arc<dyn StoreWrite>>, signer: &Signer) -> Result<Ledger> {
     let store: Arc<dyn StoreWrite> = match store {
         Some(store) => store,
         None => Arc::new(FsStore::open(dir.join("ledger"))?),
     };
-    Ok(Ledger::open(
-        store,
-        "",
-        LedgerConfig::new(ORIGIN),
-        Some(signer.clone()),
-    )
-    .await?)
+    Ok(Ledger::open(store, "", LedgerConfig::new(ORIGIN), Some(signer.clone())).await?)
 }
 
 /// Generate, ingest, report the peak RSS of this process.
@@ -201,7 +191,8 @@ async fn child_kill(args: &[String]) -> Result<()> {
     let plain: Arc<dyn ObjectStore> = Arc::new(FsStore::open(dir.path().join("ledger"))?);
     let probe = Ledger::open(plain.clone(), "", LedgerConfig::new(ORIGIN), None).await?;
     let stalling = Arc::new(
-        WatchedStore::new(plain.clone()).stall_writes_after(&probe.layout().submissions_prefix(), 9),
+        WatchedStore::new(plain.clone())
+            .stall_writes_after(&probe.layout().submissions_prefix(), 9),
     );
     let stalled = stalling.stalled();
     // Ten chunks that close on their size alone, so that the 10th is the last 10%.

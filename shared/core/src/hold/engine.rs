@@ -107,9 +107,10 @@ impl<'a> HoldEngine<'a> {
             (true, None) => Some(self.store.bucket_config().await),
             _ => None,
         };
-        let bucket_config = match self.policy.marking.object_lock {
-            true => self.bucket_config.or(read.as_ref()),
-            false => None,
+        let bucket_config = if self.policy.marking.object_lock {
+            self.bucket_config.or(read.as_ref())
+        } else {
+            None
         };
         let outcomes = stream::iter(discovery.objects.iter())
             .map(|object| self.process(object, discovery, bucket_config))

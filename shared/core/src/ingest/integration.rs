@@ -91,8 +91,10 @@ impl RunLedger {
             self.tree_size = round.tree_size;
             for refused in &round.refused {
                 if self.submissions.contains(&refused.submission) {
-                    self.refused
-                        .push(format!("{} line {}: {}", refused.submission, refused.line, refused.reason));
+                    self.refused.push(format!(
+                        "{} line {}: {}",
+                        refused.submission, refused.line, refused.reason
+                    ));
                 }
             }
         }
@@ -142,10 +144,13 @@ impl fmt::Display for RunLedger {
 /// Inline, before the run: integrate what earlier runs left pending. Returns the tree size
 /// after it (the run's appended records are those placed at or after it).
 pub(super) async fn integrate_earlier(ledger: &Ledger, account: &mut RunLedger) -> u64 {
-    match ledger.integrate_all(None).await {
-        Ok(rounds) => {
+    let integrated = async {
+        let rounds = ledger.integrate_all(None).await?;
+        Ok::<_, LedgerError>((rounds, ledger.tree_size().await?))
+    };
+    match integrated.await {
+        Ok((rounds, size)) => {
             account.earlier_integrated = rounds.iter().map(|r| r.integrated.len()).sum();
-            let size = rounds.last().map_or(0, |r| r.tree_size);
             account.tree_size = size;
             size
         }

@@ -117,9 +117,10 @@ pub async fn ingest(
         hashing: DigestEngine::new(export.clone(), config.hash.clone()),
         claims: CopyClaims::new(ledger.store().as_ref(), ledger.layout().prefix()),
         progress: &progress,
-        bucket_config: match config.policy.marking.object_lock {
-            true => Some(export.bucket_config().await),
-            false => None,
+        bucket_config: if config.policy.marking.object_lock {
+            Some(export.bucket_config().await)
+        } else {
+            None
         },
     };
     let (sink, units) = mpsc::channel(UNITS_QUEUED);

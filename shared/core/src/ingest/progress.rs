@@ -154,7 +154,13 @@ mod tests {
         progress.hashed(2048);
         progress.submitted(21);
         let line = progress.line();
-        assert!(line.starts_with("10 discovered, 3 already recorded, 7 marked, 1 hashed (2.0 KiB"), "{line}");
-        assert!(line.contains("21 record(s) submitted in 1 chunk(s)"), "{line}");
+        assert!(
+            line.starts_with("10 discovered, 3 already recorded, 7 marked, 1 hashed (2.0 KiB"),
+            "{line}"
+        );
+        assert!(
+            line.contains("21 record(s) submitted in 1 chunk(s)"),
+            "{line}"
+        );
     }
 }

@@ -66,6 +66,9 @@ pub(super) async fn recorded_units(
     };
     per_unit
         .iter()
-        .map(|ids| ids.as_ref().is_some_and(|ids| ids.iter().all(|id| found.contains_key(id))))
+        .map(|ids| {
+            ids.as_ref()
+                .is_some_and(|ids| ids.iter().all(|id| found.contains_key(id)))
+        })
         .collect()
 }

@@ -46,9 +46,7 @@ pub(super) struct UnitDone {
 /// Complete, mark, hash and record one unit.
 pub(super) async fn process_unit(env: &RunEnv<'_>, unit: DiscoveryUnit) -> UnitDone {
     let part = unit.part;
-    let discovery = unit
-        .complete(env.export.as_ref(), &env.config.scope)
-        .await;
+    let discovery = unit.complete(env.export.as_ref(), &env.config.scope).await;
     let mut ctx = env.ctx.clone();
     if ctx.export_job.is_none() {
         ctx.export_job = discovery.export_job_id.clone();

@@ -18,9 +18,9 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
 use super::{
-    BucketConfig, BucketSpec, ByteRange, ChecksumAlgorithm, CopyInPlace, CopyOutcome, ObjectBody,
-    ListPage, ObjectHead, ObjectSummary, ObjectVersion, PutCondition, PutOutcome, PutRequest, StoreError,
-    StoreErrorKind, StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
+    BucketConfig, BucketSpec, ByteRange, ChecksumAlgorithm, CopyInPlace, CopyOutcome, ListPage,
+    ObjectBody, ObjectHead, ObjectSummary, ObjectVersion, PutCondition, PutOutcome, PutRequest,
+    StoreError, StoreErrorKind, StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
     validate_tags,
 };
 

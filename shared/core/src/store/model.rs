@@ -36,7 +36,11 @@ pub struct ListPage {
 
 impl ListPage {
     /// A page cut from a whole listing in key order (for adapters that list in memory).
-    pub fn cut(all: impl IntoIterator<Item = ObjectSummary>, start_after: Option<&str>, max: usize) -> Self {
+    pub fn cut(
+        all: impl IntoIterator<Item = ObjectSummary>,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Self {
         let max = max.max(1);
         let mut objects = Vec::new();
         let mut more = false;
@@ -50,7 +54,11 @@ impl ListPage {
             }
             objects.push(summary);
         }
-        let next = if more { objects.last().map(|s: &ObjectSummary| s.key.clone()) } else { None };
+        let next = if more {
+            objects.last().map(|s: &ObjectSummary| s.key.clone())
+        } else {
+            None
+        };
         ListPage { objects, next }
     }
 }

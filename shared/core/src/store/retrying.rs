@@ -19,8 +19,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    BucketConfig, ByteRange, CopyInPlace, ListPage, CopyOutcome, ObjectBody, ObjectHead, ObjectStore,
-    ObjectSummary, PutOutcome, PutRequest, StoreError, StoreMark, StoreRead, StoreWrite, Tag,
+    BucketConfig, ByteRange, CopyInPlace, CopyOutcome, ListPage, ObjectBody, ObjectHead,
+    ObjectStore, ObjectSummary, PutOutcome, PutRequest, StoreError, StoreMark, StoreRead,
+    StoreWrite, Tag,
 };
 
 /// How often and how long to retry.

@@ -182,8 +182,7 @@ async fn export_prefix_units(
     };
     if !probe.starts_with(&scope.prefix) && !scope.prefix.starts_with(&probe) {
         let refused = refuse(scope, &probe).expect("outside the prefix");
-        let object =
-            DiscoveredObject::new(&scope.bucket, prefix, ObjectState::OutOfScope(refused));
+        let object = DiscoveredObject::new(&scope.bucket, prefix, ObjectState::OutOfScope(refused));
         let _ = sink.send(DiscoveryUnit::done(with(vec![object]))).await;
         return;
     }
@@ -384,20 +383,23 @@ mod tests {
         let mut manifest = Manifest::single("m", entry("c-0", 0));
         // c-1 interleaved with c-2: each conversation still lands in one unit.
         for n in 0..(UNIT_MANIFEST_ENTRIES - 2) {
-            manifest.entries.push(entry(if n % 2 == 0 { "c-1" } else { "c-2" }, n));
+            manifest
+                .entries
+                .push(entry(if n % 2 == 0 { "c-1" } else { "c-2" }, n));
         }
         for n in 0..10 {
             manifest.entries.push(entry("c-3", n));
         }
-        manifest
-            .entries
-            .push(ManifestEntry::new("b".to_string(), "loose.bin".to_string(), None));
+        manifest.entries.push(ManifestEntry::new(
+            "b".to_string(),
+            "loose.bin".to_string(),
+            None,
+        ));
         let units = manifest_groups(&manifest);
         let total: usize = units.iter().map(Vec::len).sum();
         assert_eq!(total, manifest.entries.len());
-        let conversation_of = |i: usize| {
-            ExportKey::parse(&manifest.entries[i].key).map(|k| k.folder.conversation_id)
-        };
+        let conversation_of =
+            |i: usize| ExportKey::parse(&manifest.entries[i].key).map(|k| k.folder.conversation_id);
         for conversation in ["c-0", "c-1", "c-2", "c-3"] {
             let holding: Vec<usize> = units
                 .iter()

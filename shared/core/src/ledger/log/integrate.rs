@@ -316,6 +316,12 @@ impl Ledger {
         Ok(total)
     }
 
+    /// The tree size: the identity set loaded (once) and brought up to the newest block.
+    pub async fn tree_size(&self) -> Result<u64, LedgerError> {
+        let guard = self.identities_now().await?;
+        Ok(guard.as_ref().map_or(0, |(set, _)| set.tree_size()))
+    }
+
     /// Where each identity is in the ledger, if anywhere, checked against the blocks.
     pub async fn locate_many(
         &self,

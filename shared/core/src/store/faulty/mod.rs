@@ -18,9 +18,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use super::{
-    BucketConfig, ByteRange, CopyInPlace, ListPage, CopyOutcome, ObjectBody, ObjectHead, ObjectStore,
-    ObjectSummary, ObjectVersion, PutOutcome, PutRequest, StoreError, StoreErrorKind, StoreMark,
-    StoreRead, StoreWrite, StoredChecksum, Tag,
+    BucketConfig, ByteRange, CopyInPlace, CopyOutcome, ListPage, ObjectBody, ObjectHead,
+    ObjectStore, ObjectSummary, ObjectVersion, PutOutcome, PutRequest, StoreError, StoreErrorKind,
+    StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag,
 };
 
 /// What an injected fault does to the call it hits.

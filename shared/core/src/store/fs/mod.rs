@@ -60,9 +60,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    BucketConfig, BucketSpec, ByteRange, ChecksumAlgorithm, CopyInPlace, CopyOutcome, ObjectBody,
-    ListPage, ObjectHead, ObjectSummary, ObjectVersion, PutCondition, PutOutcome, PutRequest, StoreError,
-    StoreErrorKind, StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
+    BucketConfig, BucketSpec, ByteRange, ChecksumAlgorithm, CopyInPlace, CopyOutcome, ListPage,
+    ObjectBody, ObjectHead, ObjectSummary, ObjectVersion, PutCondition, PutOutcome, PutRequest,
+    StoreError, StoreErrorKind, StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
 };
 
 mod copy;
