@@ -2,7 +2,7 @@
 //! `conversations` conversation folders under `org-1/`, each with one recording of
 //! `recording_bytes` bytes and its `_metadata.json` beside it.
 
-use custody_core::store::{ObjectStore, PutRequest, StoreError, StoreWrite};
+use custody_core::store::{ObjectStore, PutRequest, StoreError};
 use futures::{StreamExt, stream};
 
 /// The export prefix the generated objects live under.

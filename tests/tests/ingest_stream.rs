@@ -11,7 +11,7 @@ use custody_core::ingest::{IngestConfig, Integration, ProgressOutput, ingest};
 use custody_core::ledger::{CustodyRecord, EventKind, Ledger, LedgerConfig, Signer};
 use custody_core::store::fs::FsStore;
 use custody_core::store::memory::MemoryStore;
-use custody_core::store::{BucketSpec, ObjectStore, StoreRead};
+use custody_core::store::{BucketSpec, ObjectStore};
 use custody_tests::generated_export::{GENERATED_PREFIX, write_generated_export};
 use custody_tests::watched::WatchedStore;
 

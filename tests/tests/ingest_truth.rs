@@ -237,9 +237,11 @@ async fn transient_faults_are_retried_until_every_object_is_recorded_once_and_ne
     }));
     // Beyond the random faults, the legal holds of the first objects keep failing for longer
     // than the in-run retries last: those steps must be left for the next run, not recorded.
+    // (The streaming run marks up to 8 folders at once, 8 objects each: 300 failures outlast
+    // the 5 attempts of every call in that first wave.)
     faulty.inject(custody_core::store::faulty::Rule::on(
         "PutObjectLegalHold",
-        60,
+        300,
         custody_core::store::faulty::Fault::Refuse(StoreErrorKind::Transient, "SlowDown"),
     ));
     let export: Arc<dyn ObjectStore> = faulty.clone();
