@@ -22,7 +22,7 @@ use custody_core::hold::{HoldPolicy, Marking, RunContext, Selection};
 use custody_core::ingest::{IngestConfig, ProgressOutput, ingest};
 use custody_core::ledger::{Ledger, LedgerConfig, Signer};
 use custody_core::store::fs::FsStore;
-use custody_core::store::{BucketSpec, ObjectStore, StoreRead, StoreWrite};
+use custody_core::store::{BucketSpec, ObjectStore, StoreWrite};
 use custody_tests::generated_export::{GENERATED_PREFIX, write_generated_export};
 use custody_tests::watched::WatchedStore;
 

@@ -187,7 +187,8 @@ impl StoreRead for S3Store {
             .send()
             .await
             .map_err(|e| sdk_error("ListObjectsV2", None, e))?;
-        let mut objects: Vec<ObjectSummary> = page
+        // The server's order, unchanged: the next page starts after the last key it returned.
+        let objects: Vec<ObjectSummary> = page
             .contents()
             .iter()
             .filter_map(|object| {
@@ -198,7 +199,6 @@ impl StoreRead for S3Store {
                 })
             })
             .collect();
-        objects.sort_by(|a, b| a.key.cmp(&b.key));
         let truncated = page.is_truncated().unwrap_or(false);
         let next = if truncated {
             objects.last().map(|s| s.key.clone())

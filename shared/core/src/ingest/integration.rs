@@ -13,6 +13,11 @@ use serde::Serialize;
 
 use crate::ledger::{IntegrateOutcome, Ledger, LedgerError, Placed, Rejected};
 
+/// Submission bytes one inline integration round reads: the round holds a few copies of them
+/// (lines, block), so this keeps an inline run's memory flat (the ledger's blocks are then at
+/// most this size plus the header).
+const ROUND_BYTES: u64 = 8 << 20;
+
 /// How long an inline run waits for another integrator holding its submissions.
 const WAIT_FOR_OTHERS: Duration = Duration::from_secs(60);
 
@@ -145,7 +150,7 @@ impl fmt::Display for RunLedger {
 /// after it (the run's appended records are those placed at or after it).
 pub(super) async fn integrate_earlier(ledger: &Ledger, account: &mut RunLedger) -> u64 {
     let integrated = async {
-        let rounds = ledger.integrate_all(None).await?;
+        let rounds = ledger.integrate_all_within(None, ROUND_BYTES).await?;
         Ok::<_, LedgerError>((rounds, ledger.tree_size().await?))
     };
     match integrated.await {
@@ -172,7 +177,7 @@ pub(super) async fn integrate_run(
     if account.submissions.is_empty() {
         return Ok(());
     }
-    let rounds = ledger.integrate_all(None).await?;
+    let rounds = ledger.integrate_all_within(None, ROUND_BYTES).await?;
     account.add_rounds(&rounds);
     // Another integrator may hold some of them in a round of its own.
     let deadline = Instant::now() + WAIT_FOR_OTHERS;
@@ -180,7 +185,7 @@ pub(super) async fn integrate_run(
         .wait_integrated(&account.submissions, Duration::ZERO)
         .await?;
     while !pending.is_empty() && Instant::now() < deadline {
-        let rounds = ledger.integrate_all(None).await?;
+        let rounds = ledger.integrate_all_within(None, ROUND_BYTES).await?;
         account.add_rounds(&rounds);
         pending = ledger
             .wait_integrated(&pending, Duration::from_secs(1))

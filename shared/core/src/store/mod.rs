@@ -47,9 +47,12 @@ pub trait StoreRead: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectSummary>, StoreError>;
 
     /// One page of [`StoreRead::list`]: at most `max` current objects whose key starts with
-    /// `prefix` and sorts after `start_after` (S3's ListObjectsV2 `StartAfter`, `MaxKeys`), in key
-    /// order, and the key to start the next page after (`None` on the last page). Discovery of a
-    /// whole export reads the listing page by page, so its memory does not grow with the export.
+    /// `prefix` and comes after `start_after` (S3's ListObjectsV2 `StartAfter`, `MaxKeys`) in the
+    /// store's listing order, and the key to start the next page after (`None` on the last
+    /// page). S3 lists in UTF-8 binary key order; some S3-compatible servers (SeaweedFS) list
+    /// folder by folder; either way the pages add up to the listing, each key once, and the keys
+    /// under one `/`-separated folder come together. Discovery of a whole export reads the
+    /// listing page by page, so its memory does not grow with the export.
     async fn list_page(
         &self,
         prefix: &str,
