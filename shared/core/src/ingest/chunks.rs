@@ -42,9 +42,7 @@ pub(super) async fn run_chunks(
     report: &mut IngestReport,
 ) -> Option<Stop> {
     loop {
-        let Some(first) = units.recv().await else {
-            return None;
-        };
+        let first = units.recv().await?;
         let started = Instant::now();
         let mut objects = first.discovery.objects.len();
         let mut chunk = vec![first];
