@@ -23,6 +23,8 @@ use custody_core::store::BucketSpec;
 
 pub mod backend;
 pub mod fault_proxy;
+pub mod generated_export;
+pub mod watched;
 
 pub use backend::Backend;
 pub use custody_core::store;

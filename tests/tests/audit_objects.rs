@@ -55,10 +55,12 @@ fn matters(list: &[(&str, &[&str])]) -> Selection {
 
 fn config(bucket: &str, selection: Selection, marking: &str) -> IngestConfig {
     IngestConfig {
-        scope: ExportScope::new(bucket, PREFIX),
-        policy: HoldPolicy::new(selection, Marking::parse("marking", marking).unwrap()),
         hash: HashOptions::default(),
         hold_concurrency: DEFAULT_HOLD_CONCURRENCY,
+        ..IngestConfig::new(
+            ExportScope::new(bucket, PREFIX),
+            HoldPolicy::new(selection, Marking::parse("marking", marking).unwrap()),
+        )
     }
 }
 
@@ -158,14 +160,18 @@ async fn release_is_refused_while_another_matter_holds_and_sticks_once_done() {
         "{tags:?}"
     );
 
-    // A later run with the same register does not hold conv-2 again.
-    let again = ingest(export.clone(), &ledger, &config, &start, &ctx).await;
+    // A later run with the same register does not hold conv-2 again (revisiting the recorded
+    // versions, so that the hold decision is made again rather than skipped).
+    let revisit = IngestConfig {
+        skip_recorded: false,
+        ..config.clone()
+    };
+    let again = ingest(export.clone(), &ledger, &revisit, &start, &ctx).await;
     assert!(again.recorded(), "{}", again.summary());
     let conv2 = again
-        .hold
-        .outcomes
+        .shown_objects
         .iter()
-        .find(|o| o.observed.key == alone_key)
+        .find(|o| o.key == alone_key)
         .unwrap();
     assert!(!conv2.held, "a released hold was applied again");
     assert_eq!(
@@ -349,10 +355,16 @@ async fn each_conversation_is_attested_and_a_false_attestation_is_caught() {
         "{checked:?}"
     );
 
-    // A second run attests the same content: the same fact, nothing appended.
-    let again = ingest(export.clone(), &ledger, &config, &start, &ctx).await;
-    assert!(
-        again.ledger.as_ref().unwrap().appended.is_empty(),
+    // A second run (revisiting, not skipping) attests the same content: the same fact,
+    // nothing appended.
+    let revisit = IngestConfig {
+        skip_recorded: false,
+        ..config.clone()
+    };
+    let again = ingest(export.clone(), &ledger, &revisit, &start, &ctx).await;
+    assert_eq!(
+        again.ledger.as_ref().unwrap().appended,
+        0,
         "{}",
         again.summary()
     );

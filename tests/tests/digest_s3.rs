@@ -260,6 +260,14 @@ impl StoreRead for WritesOnFirstGet {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectSummary>, StoreError> {
         self.inner.list(prefix).await
     }
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<ListPage, StoreError> {
+        self.inner.list_page(prefix, start_after, max).await
+    }
     async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {
         self.inner.head(key, version).await
     }

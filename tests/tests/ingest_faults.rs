@@ -90,13 +90,15 @@ async fn a_thousand_objects_through_ten_percent_faults_end_recorded_exactly_once
     .await
     .unwrap();
     let config = IngestConfig {
-        scope: ExportScope::new(&export_name, PREFIX),
-        policy: HoldPolicy::new(
-            Selection::Everything,
-            Marking::parse("marking", "tags,object-lock").unwrap(),
-        ),
         hash: HashOptions::default(),
         hold_concurrency: DEFAULT_HOLD_CONCURRENCY,
+        ..IngestConfig::new(
+            ExportScope::new(&export_name, PREFIX),
+            HoldPolicy::new(
+                Selection::Everything,
+                Marking::parse("marking", "tags,object-lock").unwrap(),
+            ),
+        )
     };
     let start = StartingPoint::ExportPrefix(PREFIX.to_string());
     let ctx = RunContext::new(format!("s3://{export_name}/{PREFIX}"));

@@ -85,6 +85,81 @@ async fn lists_current_objects_under_a_prefix(backend: &dyn Backend) {
     assert!(store.list("zzz/").await.expect("list zzz/").is_empty());
 }
 
+async fn pages_of_a_listing_add_up_to_the_listing(backend: &dyn Backend) {
+    let store = backend.bucket(PLAIN).await;
+    // Names where folder order and key order differ (`-` sorts before `/`), nesting, and keys
+    // beside the prefix.
+    let keys = [
+        "p/a-b/1.json",
+        "p/a/2.opus",
+        "p/a/deeper/3.json",
+        "p/a.txt",
+        "p/b/4.json",
+        "p/b/5.json",
+        "p/c",
+        "pq/6.json",
+        "q/7.json",
+    ];
+    for key in keys {
+        put(&*store, key, key.as_bytes()).await;
+    }
+    let whole: Vec<String> = store
+        .list("p/")
+        .await
+        .expect("list p/")
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(whole.len(), 7, "{whole:?}");
+    // The store's listing order (S3: key order; SeaweedFS: folder by folder), from pages of one.
+    let mut order: Vec<String> = Vec::new();
+    for max in [1, 2, 3, 7, 100] {
+        let mut paged = Vec::new();
+        let mut after: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let page = store
+                .list_page("p/", after.as_deref(), max)
+                .await
+                .unwrap_or_else(|e| panic!("page after {after:?}: {e}"));
+            pages += 1;
+            assert!(page.objects.len() <= max, "max {max}: {page:?}");
+            paged.extend(page.objects.iter().map(|o| o.key.clone()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+            assert!(pages <= whole.len() + 1, "max {max}: no end");
+        }
+        if order.is_empty() {
+            order = paged.clone();
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(sorted, whole, "each key once");
+            // The keys under one folder (all its descendants) come together.
+            for key in &order {
+                let folder = &key[..=key.rfind('/').unwrap()];
+                let at: Vec<usize> = (0..order.len())
+                    .filter(|&i| order[i].starts_with(folder))
+                    .collect();
+                assert_eq!(
+                    at.len(),
+                    at[at.len() - 1] - at[0] + 1,
+                    "{folder} in {order:?}"
+                );
+            }
+        }
+        assert_eq!(paged, order, "pages of {max}");
+    }
+    let at = order.iter().position(|k| k == "p/a/deeper/3.json").unwrap();
+    let rest = store
+        .list_page("p/", Some("p/a/deeper/3.json"), 100)
+        .await
+        .expect("page");
+    let rest: Vec<&str> = rest.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(rest, order[at + 1..]);
+}
+
 async fn head_reports_the_fields_of_a_version(backend: &dyn Backend) {
     for spec in [PLAIN, VERSIONED] {
         let store = backend.bucket(spec).await;
@@ -617,6 +692,7 @@ async fn awkward_keys_work_everywhere(backend: &dyn Backend) {
 
 custody_tests::on_every_adapter!(
     lists_current_objects_under_a_prefix,
+    pages_of_a_listing_add_up_to_the_listing,
     head_reports_the_fields_of_a_version,
     gets_are_ranged_and_pinned_to_a_version,
     large_objects_stream_in_bounded_chunks,

@@ -8,7 +8,7 @@ use clap::Args;
 use custody_aws::services::{self, Settings};
 use custody_core::export::{Manifest, StartingPoint};
 use custody_core::hold::RunContext;
-use custody_core::ingest::{IngestReport, ingest};
+use custody_core::ingest::{IngestReport, Integration, ProgressOutput, ingest};
 use custody_core::ledger::Who;
 use custody_core::store::ObjectStore;
 
@@ -58,6 +58,17 @@ pub struct IngestArgs {
     /// Print the full report as JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
+    /// Only submit the records (chunk by chunk); leave integrating them into blocks to the
+    /// integrator (`custody integrate`, the sequencer function).
+    #[arg(long)]
+    pub submit_only: bool,
+    /// Process versions the ledger already records instead of skipping them (to apply a changed
+    /// hold policy, a new matter or mechanism, to them).
+    #[arg(long)]
+    pub revisit: bool,
+    /// No progress line on standard error.
+    #[arg(long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub endpoint: Endpoint,
 }
@@ -90,12 +101,22 @@ pub async fn ingest_cmd(args: IngestArgs) -> Result<ExitCode> {
         .services()
         .await
         .map_err(|e| anyhow::anyhow!("{}: {}", flag_of(&e.setting), e.problem))?;
+    let mut config = runtime.config.clone();
+    if args.submit_only {
+        config.integration = Integration::SubmitOnly;
+    }
+    config.skip_recorded = !args.revisit;
+    config.progress = if args.quiet {
+        ProgressOutput::Off
+    } else {
+        ProgressOutput::Stderr
+    };
     let export = runtime.export.clone();
     let (start, source) =
         starting_point(&args, export.as_ref(), &runtime.config.scope.prefix).await?;
     let mut ctx = RunContext::new(source);
     ctx.who = local_who();
-    let report = ingest(export, &runtime.ledger, &runtime.config, &start, &ctx).await;
+    let report = ingest(export, &runtime.ledger, &config, &start, &ctx).await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report_json(&report))?);
     } else {
@@ -111,7 +132,16 @@ pub async fn ingest_cmd(args: IngestArgs) -> Result<ExitCode> {
     } else if report.needs_retry() {
         eprintln!(
             "custody: {} step(s) failed transiently and were not recorded; run the same command again to finish them",
-            report.retries().count()
+            report.retries_total
+        );
+    }
+    if let Ok(ledger) = &report.ledger
+        && ledger.integration == Integration::SubmitOnly
+        && !ledger.pending.is_empty()
+    {
+        eprintln!(
+            "custody: {} submission(s) wait for the integrator",
+            ledger.pending.len()
         );
     }
     Ok(exit_of(&report))

@@ -92,17 +92,26 @@ pub async fn run_trigger(
             TriggerResult::Retry(report.summary().to_string())
         }
         Ok(_) if report.recorded() => TriggerResult::Recorded(Box::new(report)),
-        Ok(outcome) => TriggerResult::Refused(format!(
+        // Submitted, but (inline) not yet integrated: the next delivery integrates them first.
+        Ok(ledger) if ledger.rejected.is_empty() && ledger.refused.is_empty() => {
+            TriggerResult::Retry(format!(
+                "{} submission(s) not integrated yet: {}",
+                ledger.pending.len(),
+                report.summary()
+            ))
+        }
+        Ok(ledger) => TriggerResult::Refused(format!(
             "{} record(s) refused by the ledger: {}",
-            outcome.rejected.len(),
-            outcome
+            ledger.rejected.len() + ledger.refused.len(),
+            ledger
                 .rejected
                 .iter()
                 .map(|r| format!("{}: {}", r.id, r.reason))
+                .chain(ledger.refused.iter().cloned())
                 .collect::<Vec<_>>()
                 .join("; ")
         )),
-        Err(e) => TriggerResult::Retry(format!("ledger append failed: {e}")),
+        Err(e) => TriggerResult::Retry(format!("ledger write failed: {e}")),
     }
 }
 
@@ -112,14 +121,16 @@ pub fn account(trigger: &Trigger, result: &TriggerResult, summary: &mut Summary)
     let version = trigger.version_id.as_deref();
     match result {
         TriggerResult::Recorded(report) => {
-            for outcome in &report.hold.outcomes {
-                for finding in &outcome.findings {
-                    log_finding(
-                        &outcome.observed.key,
-                        outcome.observed.version_id.as_deref(),
-                        finding,
-                    );
-                }
+            for shown in &report.shown_findings {
+                log_finding(&shown.key, shown.version_id.as_deref(), &shown.finding);
+            }
+            if report.findings_not_shown > 0 {
+                tracing::error!(
+                    key,
+                    version,
+                    more = report.findings_not_shown,
+                    "further findings recorded in the ledger, not logged one by one"
+                );
             }
             summary.add_report(report);
             tracing::info!(key, version, summary = %crate::summary(report), "recorded");

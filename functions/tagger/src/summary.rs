@@ -49,6 +49,14 @@ pub fn finding_kind(finding: &Finding) -> &'static str {
     }
 }
 
+/// The metric name of a kind as the core counts it ([`Finding::kind`]); `None` for counts that
+/// are not findings of an object (rejected manifest entries are counted as refused input).
+fn metric_kind(core_kind: &str) -> Option<&'static str> {
+    FINDING_KINDS
+        .into_iter()
+        .find(|kind| kind.replace('-', "_") == core_kind)
+}
+
 /// Log one finding as structured fields (kind, object, and the finding's own fields).
 pub fn log_finding(key: &str, version: Option<&str>, finding: &Finding) {
     let kind = finding_kind(finding);
@@ -135,11 +143,15 @@ pub struct Summary {
     pub ignored: usize,
     /// Objects discovered and processed.
     pub objects: usize,
+    /// Object versions already recorded: skipped, not read.
+    pub skipped: usize,
     pub held: usize,
     pub hashed: usize,
     pub bytes_hashed: u64,
     /// Findings by kind (only kinds that occurred).
     pub findings: BTreeMap<&'static str, usize>,
+    /// Records made durable as submissions.
+    pub records_submitted: usize,
     pub records_appended: usize,
     pub records_already_present: usize,
     /// Triggers that failed in a way worth retrying (returned to the queue or to Lambda).
@@ -160,20 +172,20 @@ pub struct Summary {
 impl Summary {
     /// Add what one ingest run did.
     pub fn add_report(&mut self, report: &IngestReport) {
-        self.objects += report.hold.outcomes.len();
-        self.held += report.hold.outcomes.iter().filter(|o| o.held).count();
-        for digest in report.digests.iter().flatten().flatten() {
-            self.hashed += 1;
-            self.bytes_hashed += digest.size;
-        }
-        for outcome in &report.hold.outcomes {
-            for finding in &outcome.findings {
-                *self.findings.entry(finding_kind(finding)).or_default() += 1;
+        self.objects += report.objects;
+        self.skipped += report.skipped;
+        self.held += report.held;
+        self.hashed += report.hashed;
+        self.bytes_hashed += report.bytes_hashed;
+        for (kind, n) in &report.findings {
+            if let Some(kind) = metric_kind(kind) {
+                *self.findings.entry(kind).or_default() += n;
             }
         }
-        if let Ok(outcome) = &report.ledger {
-            self.records_appended += outcome.appended.len();
-            self.records_already_present += outcome.already_present.len();
+        if let Ok(ledger) = &report.ledger {
+            self.records_submitted += ledger.submitted;
+            self.records_appended += ledger.appended;
+            self.records_already_present += ledger.already_present;
         }
     }
 
@@ -188,10 +200,16 @@ impl Summary {
         let mut line = MetricLine::new(METRICS_NAMESPACE)
             .dimension("FunctionName", function)
             .metric("Objects", count(self.objects), Unit::Count)
+            .metric("ObjectsSkipped", count(self.skipped), Unit::Count)
             .metric("ObjectsHeld", count(self.held), Unit::Count)
             .metric("ObjectsHashed", count(self.hashed), Unit::Count)
             .metric("BytesHashed", self.bytes_hashed as f64, Unit::Bytes)
             .metric("Findings", count(self.finding_count()), Unit::Count)
+            .metric(
+                "RecordsSubmitted",
+                count(self.records_submitted),
+                Unit::Count,
+            )
             .metric("RecordsAppended", count(self.records_appended), Unit::Count)
             .metric(
                 "RecordsAlreadyPresent",

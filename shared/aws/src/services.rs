@@ -8,7 +8,7 @@ use custody_core::export::ExportScope;
 use custody_core::hold::{
     HoldPolicy, MatterRegister, PolicySettings, RegisterLocation, SelectionSpec,
 };
-use custody_core::ingest::IngestConfig;
+use custody_core::ingest::{IngestConfig, Integration};
 use custody_core::ledger::{KeySource, Ledger, LedgerConfig};
 use custody_core::store::ObjectStore;
 use custody_core::store::retrying::{RetryPolicy, RetryingStore};
@@ -29,6 +29,9 @@ pub const ENV_SIGNING_KEY_SECRET_ARN: &str = "CUSTODY_SIGNING_KEY_SECRET_ARN";
 pub const ENV_SIGNING_KEY: &str = "CUSTODY_SIGNING_KEY";
 pub const ENV_S3_ENDPOINT: &str = "CUSTODY_S3_ENDPOINT";
 pub const ENV_S3_PATH_STYLE: &str = "CUSTODY_S3_PATH_STYLE";
+/// `inline` (default): a run integrates its submissions; `sequencer`: it only submits, and the
+/// sequencer function integrates.
+pub const ENV_INTEGRATION: &str = "CUSTODY_INTEGRATION";
 
 pub const DEFAULT_ORIGIN: &str = "custody.local/ledger";
 
@@ -72,6 +75,8 @@ pub struct Settings {
     pub s3_region: Option<String>,
     /// An access key given explicitly (a local S3 server); `None` = the standard chain.
     pub s3_credentials: Option<StaticCredentials>,
+    /// `inline` (or empty) or `sequencer` (also `submit-only`).
+    pub integration: Option<String>,
 }
 
 /// The services a run needs, built from [`Settings`] and checked.
@@ -102,6 +107,7 @@ impl Settings {
             s3_path_style: var(ENV_S3_PATH_STYLE).is_some_and(|v| v == "true" || v == "1"),
             s3_region: None,
             s3_credentials: None,
+            integration: var(ENV_INTEGRATION),
         })
     }
 
@@ -127,6 +133,17 @@ impl Settings {
         options.region = self.s3_region.clone();
         options.credentials = self.s3_credentials.clone();
         options
+    }
+
+    /// Who integrates a run's submissions ([`ENV_INTEGRATION`]).
+    pub fn integration(&self) -> Result<Integration, SettingError> {
+        let text = self.integration.as_deref().unwrap_or("");
+        Integration::parse(text).ok_or_else(|| {
+            problem(
+                ENV_INTEGRATION,
+                format!("{text:?} is neither \"inline\" nor \"sequencer\""),
+            )
+        })
     }
 
     pub fn origin(&self) -> String {
@@ -230,10 +247,9 @@ impl Settings {
             export: export.store,
             ledger,
             config: IngestConfig {
-                scope: ExportScope::new(bucket, prefix),
-                policy: self.hold_policy().await?,
                 hash: HashOptions::default(),
-                hold_concurrency: custody_core::hold::DEFAULT_HOLD_CONCURRENCY,
+                integration: self.integration()?,
+                ..IngestConfig::new(ExportScope::new(bucket, prefix), self.hold_policy().await?)
             },
         })
     }

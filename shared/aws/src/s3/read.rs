@@ -3,7 +3,7 @@
 
 use super::*;
 use custody_core::store::ChecksumAlgorithm as Algorithm;
-use custody_core::store::ObjectVersion;
+use custody_core::store::{ListPage, ObjectVersion};
 
 impl S3Store {
     /// Whether the bucket has Object Lock, read once per store with GetObjectLockConfiguration
@@ -168,6 +168,44 @@ impl StoreRead for S3Store {
         }
         summaries.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(summaries)
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<ListPage, StoreError> {
+        let max = max.clamp(1, 1000);
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_start_after(start_after.map(str::to_string))
+            .max_keys(max as i32)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ListObjectsV2", None, e))?;
+        // The server's order, unchanged: the next page starts after the last key it returned.
+        let objects: Vec<ObjectSummary> = page
+            .contents()
+            .iter()
+            .filter_map(|object| {
+                Some(ObjectSummary {
+                    key: object.key()?.to_string(),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                    etag: unquote(object.e_tag()),
+                })
+            })
+            .collect();
+        let truncated = page.is_truncated().unwrap_or(false);
+        let next = if truncated {
+            objects.last().map(|s| s.key.clone())
+        } else {
+            None
+        };
+        Ok(ListPage { objects, next })
     }
 
     async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {

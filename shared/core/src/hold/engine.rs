@@ -31,6 +31,8 @@ pub struct HoldEngine<'a> {
     pub(super) released: Option<&'a BTreeSet<(String, String)>>,
     /// Claims that make one metadata copy per exported version across concurrent runs.
     pub(super) claims: Option<&'a CopyClaims<'a>>,
+    /// The bucket's configuration, read once by the caller for many runs of the engine.
+    pub(super) bucket_config: Option<&'a Result<BucketConfig, StoreError>>,
 }
 
 impl<'a> HoldEngine<'a> {
@@ -42,7 +44,15 @@ impl<'a> HoldEngine<'a> {
             hasher: None,
             released: None,
             claims: None,
+            bucket_config: None,
         }
+    }
+
+    /// Use this bucket configuration (read once per ingest run) instead of reading it per run
+    /// of the engine.
+    pub fn with_bucket_config(mut self, config: &'a Result<BucketConfig, StoreError>) -> Self {
+        self.bucket_config = Some(config);
+        self
     }
 
     /// Claim each metadata copy before making it, so concurrent runs make one copy.
@@ -93,13 +103,17 @@ impl<'a> HoldEngine<'a> {
 
     /// Mark every discovered object as the policy says; outcomes come back in discovery order.
     pub async fn run(&self, discovery: &Discovery) -> HoldReport {
+        let read = match (self.policy.marking.object_lock, self.bucket_config) {
+            (true, None) => Some(self.store.bucket_config().await),
+            _ => None,
+        };
         let bucket_config = if self.policy.marking.object_lock {
-            Some(self.store.bucket_config().await)
+            self.bucket_config.or(read.as_ref())
         } else {
             None
         };
         let outcomes = stream::iter(discovery.objects.iter())
-            .map(|object| self.process(object, discovery, bucket_config.as_ref()))
+            .map(|object| self.process(object, discovery, bucket_config))
             .buffered(self.concurrency)
             .collect()
             .await;
@@ -227,6 +241,13 @@ impl<'a> HoldEngine<'a> {
             (Some(default), true) => Some(vec![default.clone()]),
             _ => Some(matters),
         }
+    }
+}
+
+impl ObjectOutcome {
+    /// The outcome of an object nothing was done to yet: what discovery observed of it.
+    pub(crate) fn from_discovered(object: &DiscoveredObject) -> Self {
+        ObjectOutcome::new(observed_of(object))
     }
 }
 

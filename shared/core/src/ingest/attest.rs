@@ -1,8 +1,13 @@
 //! Completeness attestations: after a run has processed whole conversation folders (a folder or
-//! prefix run, which also looks for unreferenced objects) or a whole export job (a manifest that
+//! prefix run, which also looks for unreferenced objects) or an export job (a manifest that
 //! names one), one `attested` record per folder or job states what it contained (see
 //! `ledger::attestation`). A folder with a step left for a retry is not attested by this run:
 //! the run that finishes it does.
+//!
+//! The streaming ingest attests unit by unit, so an attestation never summarises more than one
+//! unit: a folder is one unit; a manifest read in several units is attested per part, scope
+//! `export-job:<id>#part-<n>-of-<count>` (a manifest of one unit keeps `export-job:<id>`). The
+//! attestation goes into the same submission as the records it summarises, after them.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +19,7 @@ use crate::ledger::{Attestation, AttestedObject, CustodyRecord, EventKind, Outco
 /// The `attested` records of a run.
 pub fn attestations(
     start: &StartingPoint,
+    part: Option<(usize, usize)>,
     bucket: &str,
     outcomes: &[ObjectOutcome],
     digests: &[Option<Result<ObjectDigest, DigestError>>],
@@ -30,7 +36,10 @@ pub fn attestations(
                 }
             }
             StartingPoint::Manifest(_) => match &ctx.export_job {
-                Some(job) => format!("export-job:{job}"),
+                Some(job) => match part {
+                    Some((n, count)) => format!("export-job:{job}#part-{n}-of-{count}"),
+                    None => format!("export-job:{job}"),
+                },
                 None => return Vec::new(),
             },
             _ => return Vec::new(),

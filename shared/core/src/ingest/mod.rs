@@ -1,42 +1,97 @@
 //! The main job: from one starting point in an export, through discovery, hold marking and
 //! hashing, into the custody ledger. The Lambda functions and the CLI call this and nothing else.
 //!
-//! Marking and hashing run side by side: hashing reads the pinned (exported) version, which no
-//! marking step changes (a metadata copy makes a new version; tags and legal hold are not content).
+//! The run streams (`docs/records.md`, "Runs, chunks and re-runs"): discovery delivers units (a
+//! conversation folder, a part of a manifest; listings read page by page) into a bounded queue;
+//! units are gathered into chunks, each chunk looked up in the ledger (versions already
+//! recorded are skipped unread), marked and hashed with bounded concurrency, and submitted as
+//! one submission ([`Ledger::submit`]). Memory is flat in the size of the export, and a crash
+//! loses at most the chunk in flight: what was submitted stays pending until an integrator (or
+//! the next run, inline) folds it into the ledger.
+//!
+//! | module | concept |
+//! |---|---|
+//! | `chunks` | gathering units into chunks, submitting, counting into the report |
+//! | `unit` | one unit through marking and hashing into records |
+//! | `skip` | re-runs skipping recorded versions |
+//! | `integration` | inline integration or submitting only |
+//! | `progress` | the periodic progress line |
+//! | `records`, `attest`, `late_arrival`, `released` | the records of a unit |
+//! | `report` | the bounded account of a run |
 
 use std::sync::Arc;
 
-use futures::{StreamExt, stream};
+use tokio::sync::mpsc;
 
-use crate::digest::{Check, DigestEngine, DigestError, HashOptions, ObjectDigest};
-use crate::export::{ExportScope, ObjectState, StartingPoint, discover};
-use crate::hold::{CopyClaims, Finding, HoldEngine, HoldPolicy, ObjectOutcome, RunContext};
+use crate::digest::{DigestEngine, HashOptions};
+use crate::export::{ExportScope, StartingPoint, discover_units};
+use crate::hold::{CopyClaims, HoldPolicy, RunContext};
 use crate::ledger::Ledger;
 use crate::store::ObjectStore;
 use crate::store::retrying::{RetryPolicy, RetryingStore};
 
 mod attest;
+mod chunks;
+mod integration;
 mod late_arrival;
+mod progress;
 pub mod records;
 mod released;
 mod report;
+mod skip;
+mod unit;
 
+pub use chunks::{CHUNK_OBJECTS, CHUNK_WAIT};
+pub use integration::{Integration, RunLedger};
+pub use progress::{PROGRESS_EVERY, Progress, ProgressOutput};
 pub use records::hashed_record;
-pub use report::{IngestReport, RunError};
+pub use report::{IngestReport, ObjectLine, RunError, SHOWN, ShownFinding};
 
-/// What one ingest run is allowed to touch and how it marks and hashes.
+/// Discovery units queued ahead of the chunk being processed.
+const UNITS_QUEUED: usize = 64;
+
+/// What one ingest run is allowed to touch and how it marks, hashes and records.
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
     pub scope: ExportScope,
     pub policy: HoldPolicy,
     pub hash: HashOptions,
     pub hold_concurrency: usize,
+    /// Integrate the run's submissions (inline) or leave them to the integrator.
+    pub integration: Integration,
+    /// Skip versions the ledger already records (`ingest::skip`); off to re-apply a changed
+    /// policy to recorded versions.
+    pub skip_recorded: bool,
+    /// Where the periodic progress line goes.
+    pub progress: ProgressOutput,
+    /// Objects a chunk gathers before it is submitted ([`CHUNK_OBJECTS`]); whole units only.
+    pub chunk_objects: usize,
+    /// How long a chunk waits for discovery before it is submitted anyway ([`CHUNK_WAIT`]).
+    pub chunk_wait: std::time::Duration,
+}
+
+impl IngestConfig {
+    /// A configuration with the defaults: hold concurrency, inline integration, skipping
+    /// recorded versions, progress logged.
+    pub fn new(scope: ExportScope, policy: HoldPolicy) -> Self {
+        IngestConfig {
+            scope,
+            policy,
+            hash: HashOptions::default(),
+            hold_concurrency: crate::hold::DEFAULT_HOLD_CONCURRENCY,
+            integration: Integration::Inline,
+            skip_recorded: true,
+            progress: ProgressOutput::Log,
+            chunk_objects: CHUNK_OBJECTS,
+            chunk_wait: CHUNK_WAIT,
+        }
+    }
 }
 
 /// Run the main job for one starting point. Problems with single objects become findings and
-/// records; transient failures become [`Finding::Retry`] (no record; the caller retries); a
-/// mistake about the run itself (no such bucket, bad credentials) appends nothing and is
-/// [`IngestReport::run_error`]; a ledger that cannot be written is reported as such.
+/// records; transient failures become [`crate::hold::Finding::Retry`] (no record; the caller
+/// retries); a mistake about the run itself (no such bucket, bad credentials) stops the run and
+/// is [`IngestReport::run_error`]; a ledger that cannot be written is reported as such.
 pub async fn ingest(
     export: Arc<dyn ObjectStore>,
     ledger: &Ledger,
@@ -46,171 +101,65 @@ pub async fn ingest(
 ) -> IngestReport {
     // Transient failures are retried in the run before they leave a step unfinished.
     let export: Arc<dyn ObjectStore> = Arc::new(RetryingStore::new(export, RetryPolicy::default()));
-    let discovery = discover(export.as_ref(), &config.scope, start).await;
-    if let Some(error) = discovery.objects.iter().find_map(|o| match &o.state {
-        ObjectState::Unreadable(e) if RunError::concerns_the_run(e) => Some(e.clone()),
-        _ => None,
-    }) {
-        return IngestReport::run_failed(ctx.source.clone(), discovery, RunError::Store(error));
-    }
-    let mut ctx = ctx.clone();
-    if ctx.export_job.is_none() {
-        ctx.export_job = discovery.export_job_id.clone();
-    }
-
-    let released =
-        match released::released_holds(ledger, &config.policy, &config.scope.bucket, &discovery)
-            .await
-        {
-            Ok(released) => released,
-            // Without knowing what was released, marking could re-apply a released hold: retry.
-            Err(e) => {
-                return IngestReport::run_failed(
-                    ctx.source.clone(),
-                    discovery,
-                    RunError::Ledger(e.to_string()),
-                );
-            }
-        };
-    let hashing = DigestEngine::new(export.clone(), config.hash.clone());
-    let claims = CopyClaims::new(ledger.store().as_ref(), ledger.layout().prefix());
-    let engine = HoldEngine::new(export.as_ref(), &config.policy)
-        .with_concurrency(config.hold_concurrency)
-        .with_hasher(&hashing)
-        .with_released(&released)
-        .with_copy_claims(&claims);
-    // Discovery's HEAD of each present object pins the version hashed: no second HEAD.
-    let hash_all = stream::iter(discovery.objects.iter().map(|object| {
-        let hashing = &hashing;
-        async move {
-            match object.head() {
-                Some(head) => Some(hashing.hash_head(head.clone()).await),
-                None => None,
-            }
-        }
-    }))
-    .buffered(config.hash.object_concurrency.max(1))
-    .collect::<Vec<_>>();
-    let (mut hold, digests) = tokio::join!(engine.run(&discovery), hash_all);
-
-    let mut hashed_records = Vec::new();
-    let objects = hold
-        .outcomes
-        .iter_mut()
-        .zip(&digests)
-        .zip(&discovery.objects);
-    for ((outcome, digest), object) in objects {
-        match digest {
-            Some(Ok(digest)) => {
-                outcome.findings.extend(digest_findings(outcome, digest));
-                hashed_records.push(hashed_record(outcome, digest, &ctx));
-            }
-            Some(Err(error)) => {
-                let versioned = outcome.observed.version_id.is_some();
-                let kms = object
-                    .head()
-                    .and_then(|h| h.encryption.as_ref())
-                    .is_some_and(|e| e.is_kms());
-                outcome
-                    .findings
-                    .push(hash_failure(export.as_ref(), error, versioned, kms))
-            }
-            None => {}
-        }
-    }
-
-    let mut records = hold.to_records(&ctx, &config.scope.bucket);
-    records.extend(hashed_records);
-    // Back-fills (a whole prefix, a manifest) skip the per-object lookup; the runs that follow
-    // an object's arrival (its event, its folder, its metadata) resolve earlier `missing` records.
-    if !matches!(
-        start,
-        StartingPoint::ExportPrefix(_) | StartingPoint::Manifest(_)
-    ) {
-        match late_arrival::resolutions(ledger, &hold.outcomes, &ctx).await {
-            Ok(resolved) => records.extend(resolved),
-            Err(e) => tracing::warn!(error = %e, "could not look up earlier missing records"),
-        }
-    }
-    // Last, so that every record an attestation summarises comes before it.
-    records.extend(attest::attestations(
-        start,
-        &config.scope.bucket,
-        &hold.outcomes,
-        &digests,
-        &ctx,
-    ));
-    let ledger_result = ledger.append(records.clone()).await;
-    IngestReport {
-        source: ctx.source.clone(),
-        discovery,
-        hold,
-        digests,
-        records,
-        ledger: ledger_result,
-        run_error: None,
-    }
-}
-
-/// The digest disagreeing with the ETag, the stored checksum or the manifest's expectation.
-fn digest_findings(outcome: &ObjectOutcome, digest: &ObjectDigest) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let stored = match &digest.cross_check {
-        crate::digest::CrossCheck::StoredChecksum { algorithm } => {
-            format!("stored full-object {algorithm} checksum")
-        }
-        _ => "stored checksum".to_string(),
+    let mut account = RunLedger::new(config.integration);
+    let size_before = match config.integration {
+        Integration::Inline => integration::integrate_earlier(ledger, &mut account).await,
+        Integration::SubmitOnly => u64::MAX,
     };
-    for (what, check) in [
-        ("ETag (MD5 of the content)", &digest.etag_check),
-        (stored.as_str(), &digest.checksum_check),
-    ] {
-        if let Check::Mismatch { expected, actual } = check {
-            findings.push(Finding::Mismatch {
-                what: what.to_string(),
-                expected: expected.clone(),
-                actual: actual.clone(),
-            });
-        }
+    let mut report = IngestReport::new(ctx.source.clone(), account);
+    let progress = Progress::new();
+    let env = unit::RunEnv {
+        export: export.clone(),
+        ledger,
+        config,
+        start,
+        ctx,
+        hashing: DigestEngine::new(export.clone(), config.hash.clone()),
+        claims: CopyClaims::new(ledger.store().as_ref(), ledger.layout().prefix()),
+        progress: &progress,
+        bucket_config: if config.policy.marking.object_lock {
+            Some(export.bucket_config().await)
+        } else {
+            None
+        },
+    };
+    let (sink, units) = mpsc::channel(UNITS_QUEUED);
+    let discovery = async move {
+        discover_units(export.as_ref(), &config.scope, start, &sink).await;
+    };
+    let pipeline = async {
+        let (_, stop) = tokio::join!(discovery, chunks::run_chunks(&env, units, &mut report));
+        stop
+    };
+    let stop = {
+        let mut stop = None;
+        progress
+            .tick_until(config.progress, async { stop = pipeline.await })
+            .await;
+        stop
+    };
+    match stop {
+        Some(chunks::Stop::Run(error)) => report.run_error = Some(error),
+        Some(chunks::Stop::Ledger(error)) => report.ledger = Err(error),
+        None => {}
     }
-    if let Some(expected) = &outcome.observed.expected_sha256
-        && !expected.eq_ignore_ascii_case(&digest.sha256_hex)
+    if config.integration == Integration::Inline
+        && let Ok(account) = report.ledger.as_mut()
     {
-        findings.push(Finding::Mismatch {
-            what: "SHA-256 expected by the manifest".to_string(),
-            expected: expected.to_ascii_lowercase(),
-            actual: digest.sha256_hex.clone(),
-        });
+        let shown: Vec<String> = report.records.iter().map(|r| r.id.clone()).collect();
+        if let Err(e) = integration::integrate_run(ledger, account, &shown, size_before).await {
+            report.ledger = Err(e);
+        }
+    } else if let Ok(account) = report.ledger.as_mut() {
+        account.pending = account.submissions.clone();
     }
-    findings
+    if config.progress != ProgressOutput::Off && progress_worth_a_line(&report) {
+        progress.emit(config.progress);
+    }
+    report
 }
 
-fn hash_failure(
-    store: &dyn ObjectStore,
-    error: &DigestError,
-    versioned: bool,
-    kms: bool,
-) -> Finding {
-    match error.store_error() {
-        Some(store_error) => match Finding::from_store_error(store, store_error, versioned, kms) {
-            Finding::Failed {
-                action,
-                code,
-                likely_permission,
-                ..
-            } => Finding::Failed {
-                action,
-                code,
-                likely_permission,
-                message: format!("hashing failed: {error}"),
-            },
-            retry => retry,
-        },
-        None => Finding::Failed {
-            action: "GetObject".to_string(),
-            code: None,
-            likely_permission: None,
-            message: format!("hashing failed: {error}"),
-        },
-    }
+/// A final progress line only for runs long enough to have shown one.
+fn progress_worth_a_line(report: &IngestReport) -> bool {
+    report.objects + report.skipped >= 1_000
 }

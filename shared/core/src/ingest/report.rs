@@ -1,12 +1,16 @@
 //! What one ingest run did, for the caller's report, log line and exit status, rendered in one
 //! place ([`IngestReport::summary`]) for the CLI and the functions alike.
 //!
+//! The report is bounded whatever the size of the export: counts, findings by kind, the
+//! transient failures, the first [`SHOWN`] objects, findings and records (with counts of the
+//! rest), and the run's submissions. Everything else went to the ledger chunk by chunk.
+//!
 //! The verdict of a run, from worst to best:
 //!
 //! | verdict | meaning | CLI exit | tagger |
 //! |---|---|---|---|
-//! | [`RunError`] | a mistake about the run itself; nothing appended | 2 | refused |
-//! | ledger not written | records not durable | 2 | retry |
+//! | [`RunError`] | a mistake about the run itself; nothing (more) submitted | 2 | refused |
+//! | ledger not written | records not durable, or (inline) not integrated | 2 | retry |
 //! | [`IngestReport::needs_retry`] | transient failures left steps unfinished | 2 | retry |
 //! | [`IngestReport::nothing_found`] | the starting point named no object at all | 1 | recorded |
 //! | findings | recorded; a person must look | 1 | recorded |
@@ -15,11 +19,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::digest::{DigestError, ObjectDigest};
-use crate::export::Discovery;
-use crate::hold::{Finding, HoldReport};
-use crate::ledger::{AppendOutcome, CustodyRecord, LedgerError};
+use crate::hold::{Finding, MarkingStep};
+use crate::ledger::{CustodyRecord, LedgerError};
 use crate::store::StoreError;
+
+use super::integration::RunLedger;
+
+/// How many objects, findings and records a report lists (the rest are counted).
+pub const SHOWN: usize = 1_000;
 
 /// A mistake about the run itself, not a fact about any object: nothing is appended.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -73,85 +80,123 @@ impl RunError {
     }
 }
 
-/// Everything one run did.
+/// One object as the report shows it (the first [`SHOWN`] of a run).
+#[derive(Debug, Clone)]
+pub struct ObjectLine {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub held: bool,
+    pub matters: Vec<String>,
+    pub steps: Vec<MarkingStep>,
+    pub new_version_id: Option<String>,
+    /// The SHA-256 of the pinned version and its size, when it was hashed.
+    pub sha256: Option<(String, u64)>,
+    pub findings: Vec<Finding>,
+}
+
+/// One finding of one object.
+#[derive(Debug, Clone)]
+pub struct ShownFinding {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub finding: Finding,
+}
+
+/// Everything one run did, bounded.
 #[derive(Debug)]
 pub struct IngestReport {
     pub source: String,
-    pub discovery: Discovery,
-    pub hold: HoldReport,
-    /// One entry per hold outcome: the digest of its pinned version, or why there is none.
-    pub digests: Vec<Option<Result<ObjectDigest, DigestError>>>,
+    /// Objects marked and hashed (or found missing, refused, unreadable) by this run.
+    pub objects: usize,
+    /// Present object versions skipped because the ledger already records them ("already
+    /// recorded"): not marked, not read.
+    pub skipped: usize,
+    pub held: usize,
+    pub hashed: usize,
+    pub bytes_hashed: u64,
+    /// Objects with at least one finding a person must look at (transient failures aside).
+    pub objects_with_findings: usize,
+    /// Findings by kind (`missing`, `failed`, ..., `retry`, `rejected_entry`).
+    pub findings: BTreeMap<&'static str, usize>,
+    /// The first [`SHOWN`] objects processed.
+    pub shown_objects: Vec<ObjectLine>,
+    /// The first [`SHOWN`] findings (transient ones included), and how many more there were.
+    pub shown_findings: Vec<ShownFinding>,
+    pub findings_not_shown: usize,
+    /// The transient failures (first [`SHOWN`]); `retries_total` counts them all.
+    pub retry_findings: Vec<ShownFinding>,
+    pub retries_total: usize,
+    /// Manifest entries that could not be read.
+    pub rejected_entries: Vec<String>,
+    /// The first [`SHOWN`] records submitted, and how many the run submitted in all.
     pub records: Vec<CustodyRecord>,
-    /// The append; with a [`RunError`], nothing was attempted (an empty outcome).
-    pub ledger: Result<AppendOutcome, LedgerError>,
-    /// A mistake about the run itself: nothing was marked, hashed or appended.
+    pub records_total: usize,
+    /// The run's submissions and what became of them; with a [`RunError`] before anything was
+    /// submitted, an empty outcome.
+    pub ledger: Result<RunLedger, LedgerError>,
+    /// A mistake about the run itself: nothing more was marked, hashed or submitted.
     pub run_error: Option<RunError>,
 }
 
 impl IngestReport {
-    pub(crate) fn run_failed(source: String, discovery: Discovery, error: RunError) -> Self {
+    pub(crate) fn new(source: String, ledger: RunLedger) -> Self {
         IngestReport {
             source,
-            discovery,
-            hold: HoldReport::default(),
-            digests: Vec::new(),
+            objects: 0,
+            skipped: 0,
+            held: 0,
+            hashed: 0,
+            bytes_hashed: 0,
+            objects_with_findings: 0,
+            findings: BTreeMap::new(),
+            shown_objects: Vec::new(),
+            shown_findings: Vec::new(),
+            findings_not_shown: 0,
+            retry_findings: Vec::new(),
+            retries_total: 0,
+            rejected_entries: Vec::new(),
             records: Vec::new(),
-            ledger: Ok(AppendOutcome::empty()),
-            run_error: Some(error),
+            records_total: 0,
+            ledger: Ok(ledger),
+            run_error: None,
         }
     }
 
     /// Objects with at least one finding a person must look at (transient failures aside).
     pub fn objects_with_findings(&self) -> usize {
-        self.hold
-            .outcomes
-            .iter()
-            .filter(|o| {
-                o.findings
-                    .iter()
-                    .any(|f| !matches!(f, Finding::Retry { .. }))
-            })
-            .count()
+        self.objects_with_findings
     }
 
-    /// Whether the run recorded everything it found (findings included) in the ledger.
+    /// Whether the run recorded everything it found (findings included): submitted, and, when
+    /// the run integrates, integrated.
     pub fn recorded(&self) -> bool {
-        self.run_error.is_none() && self.ledger.as_ref().is_ok_and(|a| a.rejected.is_empty())
+        self.run_error.is_none() && self.ledger.as_ref().is_ok_and(RunLedger::complete)
     }
 
     /// Transient failures left steps unfinished: the same input must be run again (and the run
     /// that follows records what this one could not).
     pub fn needs_retry(&self) -> bool {
-        self.retries().next().is_some()
+        self.retries_total > 0
     }
 
-    /// The transient failures, by object key.
+    /// The transient failures, by object key (the first [`SHOWN`]).
     pub fn retries(&self) -> impl Iterator<Item = (&str, &Finding)> {
-        self.hold.outcomes.iter().flat_map(|o| {
-            o.findings
-                .iter()
-                .filter(|f| matches!(f, Finding::Retry { .. }))
-                .map(move |f| (o.observed.key.as_str(), f))
-        })
+        self.retry_findings
+            .iter()
+            .map(|f| (f.key.as_str(), &f.finding))
     }
 
     /// The starting point named no object at all (an empty prefix, a manifest with no entries).
     pub fn nothing_found(&self) -> bool {
         self.run_error.is_none()
-            && self.hold.outcomes.is_empty()
-            && self.hold.rejected_entries.is_empty()
+            && self.objects == 0
+            && self.skipped == 0
+            && self.rejected_entries.is_empty()
     }
 
     /// Findings by kind (`missing`, `failed`, ...), for summaries and metrics.
     pub fn findings_by_kind(&self) -> BTreeMap<&'static str, usize> {
-        let mut kinds = BTreeMap::new();
-        for finding in self.hold.outcomes.iter().flat_map(|o| &o.findings) {
-            *kinds.entry(finding.kind()).or_default() += 1;
-        }
-        if !self.hold.rejected_entries.is_empty() {
-            kinds.insert("rejected_entry", self.hold.rejected_entries.len());
-        }
-        kinds
+        self.findings.clone()
     }
 
     /// The one-paragraph account of the run, as the CLI prints it and the functions log it.
@@ -174,38 +219,28 @@ impl fmt::Display for Summary<'_> {
             };
             return write!(f, "{what}: {error}; nothing was marked, hashed or recorded");
         }
-        let held = report.hold.outcomes.iter().filter(|o| o.held).count();
-        let hashed = report
-            .digests
-            .iter()
-            .filter(|d| matches!(d, Some(Ok(_))))
-            .count();
         write!(
             f,
-            "{} object(s), {held} held, {hashed} hashed, {} with findings",
-            report.hold.outcomes.len(),
-            report.objects_with_findings()
+            "{} object(s), {} held, {} hashed, {} with findings",
+            report.objects, report.held, report.hashed, report.objects_with_findings
         )?;
-        let kinds = report.findings_by_kind();
+        let kinds = &report.findings;
         if !kinds.is_empty() {
             let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
             write!(f, " ({})", list.join(", "))?;
         }
+        if report.skipped > 0 {
+            write!(f, "; {} already recorded (skipped)", report.skipped)?;
+        }
         match &report.ledger {
-            Ok(a) => write!(
-                f,
-                "; ledger: {} appended, {} already present, tree size {}",
-                a.appended.len(),
-                a.already_present.len(),
-                a.tree_size
-            )?,
+            Ok(ledger) => write!(f, "; ledger: {ledger}")?,
             Err(e) => write!(f, "; ledger NOT WRITTEN: {e}")?,
         }
         if report.needs_retry() {
             write!(
                 f,
                 "; {} step(s) failed transiently and were not recorded: run again",
-                report.retries().count()
+                report.retries_total
             )?;
         }
         Ok(())

@@ -11,8 +11,8 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::{
-    BucketConfig, ByteRange, ObjectBody, ObjectHead, ObjectSummary, ObjectVersion, PutOutcome,
-    PutRequest, StoreError, StoreRead, StoreWrite,
+    BucketConfig, ByteRange, ListPage, ObjectBody, ObjectHead, ObjectSummary, ObjectVersion,
+    PutOutcome, PutRequest, StoreError, StoreRead, StoreWrite,
 };
 
 /// Requests and bytes so far.
@@ -102,6 +102,18 @@ impl StoreRead for CountingStore {
         let pages = (listed.len() as u64).div_ceil(1000).max(1);
         self.counters.lists.fetch_add(pages, Ordering::Relaxed);
         Ok(listed)
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<ListPage, StoreError> {
+        let page = self.inner.list_page(prefix, start_after, max).await?;
+        let requests = (page.objects.len() as u64).div_ceil(1000).max(1);
+        self.counters.lists.fetch_add(requests, Ordering::Relaxed);
+        Ok(page)
     }
 
     async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {

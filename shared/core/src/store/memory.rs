@@ -18,9 +18,9 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
 use super::{
-    BucketConfig, BucketSpec, ByteRange, ChecksumAlgorithm, CopyInPlace, CopyOutcome, ObjectBody,
-    ObjectHead, ObjectSummary, ObjectVersion, PutCondition, PutOutcome, PutRequest, StoreError,
-    StoreErrorKind, StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
+    BucketConfig, BucketSpec, ByteRange, ChecksumAlgorithm, CopyInPlace, CopyOutcome, ListPage,
+    ObjectBody, ObjectHead, ObjectSummary, ObjectVersion, PutCondition, PutOutcome, PutRequest,
+    StoreError, StoreErrorKind, StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag, Versioning,
     validate_tags,
 };
 
@@ -175,6 +175,32 @@ impl StoreRead for MemoryStore {
                 })
             })
             .collect())
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<ListPage, StoreError> {
+        let state = self.bucket_state();
+        let from = match start_after {
+            Some(after) if after >= prefix => after.to_string(),
+            _ => prefix.to_string(),
+        };
+        let page = state
+            .keys
+            .range(from..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter_map(|(k, vs)| {
+                vs.last().map(|v| ObjectSummary {
+                    key: k.clone(),
+                    size: v.body.len() as u64,
+                    etag: v.etag.clone(),
+                })
+            })
+            .take(max.max(1) + 2);
+        Ok(ListPage::cut(page, start_after, max))
     }
 
     async fn list_versions(&self, prefix: &str) -> Result<Option<Vec<ObjectVersion>>, StoreError> {

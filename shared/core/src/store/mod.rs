@@ -9,7 +9,7 @@
 //!
 //! | port | calls | used by |
 //! |---|---|---|
-//! | [`StoreRead`] | list, head, get, bucket configuration | discovery, hashing, verification |
+//! | [`StoreRead`] | list (whole or by page), head, get, bucket configuration | discovery, hashing, verification |
 //! | [`StoreMark`] | tags, metadata copy, legal hold | the hold engine |
 //! | [`StoreWrite`] | conditional put, delete | the ledger |
 //! | [`ObjectStore`] | all of them | what settings build for a run |
@@ -47,6 +47,20 @@ pub trait StoreRead: Send + Sync {
 
     /// Current (latest, not deleted) objects whose key starts with `prefix`, in key order.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectSummary>, StoreError>;
+
+    /// One page of [`StoreRead::list`]: at most `max` current objects whose key starts with
+    /// `prefix` and comes after `start_after` (S3's ListObjectsV2 `StartAfter`, `MaxKeys`) in the
+    /// store's listing order, and the key to start the next page after (`None` on the last
+    /// page). S3 lists in UTF-8 binary key order; some S3-compatible servers (SeaweedFS) list
+    /// folder by folder; either way the pages add up to the listing, each key once, and the keys
+    /// under one `/`-separated folder come together. Discovery of a whole export reads the
+    /// listing page by page, so its memory does not grow with the export.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<ListPage, StoreError>;
 
     /// Size, ETag, version, user metadata, stored checksum and legal-hold state of one version
     /// (the current one when `version` is `None`).

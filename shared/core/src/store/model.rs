@@ -26,6 +26,43 @@ pub struct ObjectSummary {
     pub etag: String,
 }
 
+/// One page of a listing ([`super::StoreRead::list_page`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub objects: Vec<ObjectSummary>,
+    /// The key to pass as `start_after` for the next page; `None` when this page is the last.
+    pub next: Option<String>,
+}
+
+impl ListPage {
+    /// A page cut from a whole listing in key order (for adapters that list in memory).
+    pub fn cut(
+        all: impl IntoIterator<Item = ObjectSummary>,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Self {
+        let max = max.max(1);
+        let mut objects = Vec::new();
+        let mut more = false;
+        for summary in all {
+            if start_after.is_some_and(|after| summary.key.as_str() <= after) {
+                continue;
+            }
+            if objects.len() == max {
+                more = true;
+                break;
+            }
+            objects.push(summary);
+        }
+        let next = if more {
+            objects.last().map(|s: &ObjectSummary| s.key.clone())
+        } else {
+            None
+        };
+        ListPage { objects, next }
+    }
+}
+
 /// A stored checksum as S3 reports it. `FullObject` values are checksums of the whole content;
 /// `Composite` values (multipart uploads, suffixed `-N`) are checksums of part checksums.
 #[derive(Debug, Clone, PartialEq, Eq)]

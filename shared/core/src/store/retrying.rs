@@ -19,8 +19,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    BucketConfig, ByteRange, CopyInPlace, CopyOutcome, ObjectBody, ObjectHead, ObjectStore,
-    ObjectSummary, PutOutcome, PutRequest, StoreError, StoreMark, StoreRead, StoreWrite, Tag,
+    BucketConfig, ByteRange, CopyInPlace, CopyOutcome, ListPage, ObjectBody, ObjectHead,
+    ObjectStore, ObjectSummary, PutOutcome, PutRequest, StoreError, StoreMark, StoreRead,
+    StoreWrite, Tag,
 };
 
 /// How often and how long to retry.
@@ -96,6 +97,17 @@ impl StoreRead for RetryingStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectSummary>, StoreError> {
         self.policy.run(|| self.inner.list(prefix)).await
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<ListPage, StoreError> {
+        self.policy
+            .run(|| self.inner.list_page(prefix, start_after, max))
+            .await
     }
 
     async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {

@@ -61,8 +61,18 @@ pub(super) async fn discover_folder(
     keys: Vec<String>,
     out: &mut Discovery,
 ) {
-    let present: BTreeSet<String> = keys.iter().cloned().collect();
-    let mut objects: Vec<DiscoveredObject> = head_all(store, keys, &folder.prefix)
+    let objects = head_folder(store, scope, folder, keys).await;
+    resolve_folder(store, scope, folder, objects, out).await;
+}
+
+/// The first half of [`discover_folder`]: the HEAD of every listed key (no content read).
+pub(super) async fn head_folder(
+    store: &dyn StoreRead,
+    scope: &ExportScope,
+    folder: &ConversationFolder,
+    keys: Vec<String>,
+) -> Vec<DiscoveredObject> {
+    head_all(store, keys, &folder.prefix)
         .await
         .into_iter()
         .map(|(key, state)| {
@@ -70,7 +80,19 @@ pub(super) async fn discover_folder(
             object.conversation_id = Some(folder.conversation_id.clone());
             object
         })
-        .collect();
+        .collect()
+}
+
+/// The second half of [`discover_folder`]: read the metadata, resolve what it names, and note
+/// missing and unreferenced files.
+pub(super) async fn resolve_folder(
+    store: &dyn StoreRead,
+    scope: &ExportScope,
+    folder: &ConversationFolder,
+    mut objects: Vec<DiscoveredObject>,
+    out: &mut Discovery,
+) {
+    let present: BTreeSet<String> = objects.iter().map(|o| o.key.clone()).collect();
     let mut referenced: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut missing = Vec::new();
     for object in objects.iter_mut() {

@@ -21,6 +21,16 @@ pub(super) async fn discover_manifest(
         .buffered(DISCOVERY_CONCURRENCY)
         .collect()
         .await;
+    read_metadata_of(store, objects, out).await;
+}
+
+/// The second half of manifest discovery: read the metadata files among `objects` (their
+/// documents feed hold rules) and add every object to `out`.
+pub(super) async fn read_metadata_of(
+    store: &dyn StoreRead,
+    objects: Vec<DiscoveredObject>,
+    out: &mut Discovery,
+) {
     for mut object in objects {
         match object.role {
             FileRole::RecordingMetadata => {

@@ -17,6 +17,9 @@ use super::scope::{ExportScope, OutOfScope};
 mod folder;
 mod manifest;
 mod metadata_key;
+mod units;
+
+pub use units::{DiscoveryUnit, UNIT_MANIFEST_ENTRIES, discover_units};
 
 use crate::store::{ObjectHead, StoreError, StoreErrorKind, StoreRead};
 use folder::{discover_export_prefix, discover_folder_prefix};

@@ -33,11 +33,10 @@
 //! after the snapshot are read and chained onto it (`prev`, `first_leaf`, the root recomputed
 //! from the frontier), so a stale snapshot costs reads, never a duplicate.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use bytes::Bytes;
 use futures::{StreamExt, stream};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -56,9 +55,6 @@ pub const SNAPSHOT_FORMAT: &str = "custody-identities/1";
 /// Bytes read from the start of the tip block to check its header line (a header with the
 /// largest frontier, 64 hashes, is about 3.5 KiB).
 const HEADER_READ: u64 = 8 << 10;
-
-/// Blocks read to confirm candidates are kept up to this many bytes per lookup.
-const CONFIRM_CACHE_BYTES: usize = 128 << 20;
 
 /// The in-memory identity set, covering every block up to `tip`.
 #[derive(Debug, Clone)]
@@ -584,42 +580,36 @@ impl Ledger {
         Ok(())
     }
 
-    /// Where `id` is, among the set's candidates, confirmed by reading the blocks they name.
+    /// Where `id` is, among the set's candidates, confirmed by reading the blocks they name:
+    /// the candidates are grouped by block, and each block is read and parsed once per call.
     pub(crate) async fn confirm(
         &self,
         set: &IdentitySet,
         ids: &[String],
     ) -> Result<HashMap<String, Placed>, LedgerError> {
-        let mut cache: HashMap<u64, Bytes> = HashMap::new();
-        let mut cached = 0usize;
-        let mut found = HashMap::new();
-        for id in ids {
+        let mut by_block: BTreeMap<u64, Vec<(u64, usize)>> = BTreeMap::new();
+        for (n, id) in ids.iter().enumerate() {
             for leaf in set.candidates(id) {
-                let Some(block) = set.block_of(leaf) else {
+                if let Some(block) = set.block_of(leaf) {
+                    by_block.entry(block).or_default().push((leaf, n));
+                }
+            }
+        }
+        let mut found = HashMap::new();
+        for (block, candidates) in by_block {
+            let bytes = self.read_block(block).await?;
+            let view = BlockView::parse(&bytes).map_err(|e| LedgerError::Damaged {
+                key: self.layout.block(block),
+                message: e.to_string(),
+            })?;
+            for (leaf, n) in candidates {
+                let id = &ids[n];
+                if found.contains_key(id) {
                     continue;
-                };
-                let bytes = match cache.get(&block) {
-                    Some(b) => b.clone(),
-                    None => {
-                        let b = self.read_block(block).await?;
-                        if cached + b.len() > CONFIRM_CACHE_BYTES {
-                            cache.clear();
-                            cached = 0;
-                        }
-                        cached += b.len();
-                        cache.insert(block, b.clone());
-                        b
-                    }
-                };
-                let key = self.layout.block(block);
-                let view = BlockView::parse(&bytes).map_err(|e| LedgerError::Damaged {
-                    key,
-                    message: e.to_string(),
-                })?;
-                let at = leaf - view.header.first_leaf;
-                let holds = view
-                    .records
-                    .get(at as usize)
+                }
+                let holds = leaf
+                    .checked_sub(view.header.first_leaf)
+                    .and_then(|at| view.records.get(at as usize))
                     .and_then(|line| record_id(line).ok())
                     .is_some_and(|have| &have == id);
                 if holds {
@@ -631,7 +621,6 @@ impl Ledger {
                             leaf_index: leaf,
                         },
                     );
-                    break;
                 }
             }
         }

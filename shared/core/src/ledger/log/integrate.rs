@@ -90,9 +90,15 @@ impl Ledger {
 
     /// Integrate pending submissions: one round, reading up to one block's worth of them.
     pub async fn integrate(&self) -> Result<IntegrateOutcome, LedgerError> {
+        self.integrate_within(BLOCK_BUDGET).await
+    }
+
+    /// One round reading up to `budget` bytes of submissions (at least one): a writer that
+    /// integrates inline keeps its memory to a few times `budget` (the blocks are smaller).
+    pub async fn integrate_within(&self, budget: u64) -> Result<IntegrateOutcome, LedgerError> {
         let mut listed = self.list_pending().await?;
         let mut out = IntegrateOutcome::default();
-        let mut budget = BLOCK_BUDGET;
+        let mut budget = budget.min(BLOCK_BUDGET);
         let mut chosen = Vec::new();
         listed.sort_by(|a, b| a.key.cmp(&b.key));
         for s in listed {
@@ -175,9 +181,18 @@ impl Ledger {
         &self,
         deadline: Option<Instant>,
     ) -> Result<Vec<IntegrateOutcome>, LedgerError> {
+        self.integrate_all_within(deadline, BLOCK_BUDGET).await
+    }
+
+    /// [`Ledger::integrate_all`] in rounds of [`Ledger::integrate_within`] `budget`.
+    pub async fn integrate_all_within(
+        &self,
+        deadline: Option<Instant>,
+        budget: u64,
+    ) -> Result<Vec<IntegrateOutcome>, LedgerError> {
         let mut rounds = Vec::new();
         loop {
-            let round = self.integrate().await?;
+            let round = self.integrate_within(budget).await?;
             let idle = round.integrated.is_empty();
             let more = !round.left_pending.is_empty();
             rounds.push(round);
@@ -346,6 +361,12 @@ impl Ledger {
         if let Err(e) = crate::query::catch_up(self).await {
             tracing::warn!(error = %e, "query index not caught up; the next block tries again");
         }
+    }
+
+    /// The tree size: the identity set loaded (once) and brought up to the newest block.
+    pub async fn tree_size(&self) -> Result<u64, LedgerError> {
+        let guard = self.identities_now().await?;
+        Ok(guard.as_ref().map_or(0, |(set, _)| set.tree_size()))
     }
 
     /// Where each identity is in the ledger, if anywhere, checked against the blocks.

@@ -18,9 +18,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use super::{
-    BucketConfig, ByteRange, CopyInPlace, CopyOutcome, ObjectBody, ObjectHead, ObjectStore,
-    ObjectSummary, ObjectVersion, PutOutcome, PutRequest, StoreError, StoreErrorKind, StoreMark,
-    StoreRead, StoreWrite, StoredChecksum, Tag,
+    BucketConfig, ByteRange, CopyInPlace, CopyOutcome, ListPage, ObjectBody, ObjectHead,
+    ObjectStore, ObjectSummary, ObjectVersion, PutOutcome, PutRequest, StoreError, StoreErrorKind,
+    StoreMark, StoreRead, StoreWrite, StoredChecksum, Tag,
 };
 
 /// What an injected fault does to the call it hits.
@@ -313,6 +313,18 @@ impl StoreRead for FaultyStore {
         let (fault, _guard) = self.begin("ListObjectsV2", prefix);
         before("ListObjectsV2", prefix, fault).await?;
         self.inner.list(prefix).await
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<ListPage, StoreError> {
+        // Faults name a page by its prefix, as ListObjectsV2 rules name a listing.
+        let (fault, _guard) = self.begin("ListObjectsV2", prefix);
+        before("ListObjectsV2", prefix, fault).await?;
+        self.inner.list_page(prefix, start_after, max).await
     }
 
     async fn list_versions(&self, prefix: &str) -> Result<Option<Vec<ObjectVersion>>, StoreError> {
