@@ -46,6 +46,10 @@ pub struct LedgerConfig {
     pub max_attempts: u32,
     /// Concurrent store requests when reading blocks or writing markers.
     pub concurrency: usize,
+    /// Whether the integrator publishes what is derived from each block it writes (C2SP tiles,
+    /// the query index). Off only where a test or tool builds them separately; `catch_up` of
+    /// either repairs what is missing.
+    pub publish_derived: bool,
 }
 
 impl LedgerConfig {
@@ -55,6 +59,7 @@ impl LedgerConfig {
             trusted_keys: Vec::new(),
             max_attempts: 200,
             concurrency: 32,
+            publish_derived: true,
         }
     }
 }

@@ -30,7 +30,10 @@ async fn world() -> World {
     let root = dir.path().to_path_buf();
     let store: Arc<dyn StoreWrite> = Arc::new(FsStore::open(&root).unwrap());
     let signer = Signer::generate(ORIGIN).unwrap();
-    let ledger = Ledger::open(store, "ledger", LedgerConfig::new(ORIGIN), Some(signer))
+    // The index is built by the calls under test, not by the integrator.
+    let mut config = LedgerConfig::new(ORIGIN);
+    config.publish_derived = false;
+    let ledger = Ledger::open(store, "ledger", config, Some(signer))
         .await
         .unwrap();
     World {

@@ -327,7 +327,7 @@ fn decode_body(
     let mut words = body
         .chunks_exact(8)
         .map(|c| u64::from_be_bytes(c.try_into().unwrap()));
-    if body.len() % 8 != 0 {
+    if !body.len().is_multiple_of(8) {
         return Err("the body is not a whole number of 8-byte words".into());
     }
     let n_blocks = words.next().ok_or("the body is empty")?;

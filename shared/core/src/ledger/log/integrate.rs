@@ -63,6 +63,9 @@ pub struct IntegrateOutcome {
     pub finished: Option<Instant>,
 }
 
+/// The identity set of this process, once loaded, and how it was loaded.
+type LoadedIdentities = Option<(IdentitySet, IdentityLoad)>;
+
 /// Records ready to place: (id, canonical line), de-duplicated.
 type Candidates = Vec<(String, Vec<u8>)>;
 
@@ -221,7 +224,7 @@ impl Ledger {
     /// The identity set, loaded on first use, brought up to the newest block.
     pub(super) async fn identities_now(
         &self,
-    ) -> Result<tokio::sync::MutexGuard<'_, Option<(IdentitySet, IdentityLoad)>>, LedgerError> {
+    ) -> Result<tokio::sync::MutexGuard<'_, LoadedIdentities>, LedgerError> {
         let mut guard = self.identities.lock().await;
         match guard.as_mut() {
             None => *guard = Some(self.load_identities().await?),
@@ -323,8 +326,10 @@ impl Ledger {
             {
                 tracing::warn!(block = index, error = %e, "head hint not updated");
             }
-            self.publish_tiles(&block.bytes).await;
-            self.index_for_queries(&block.bytes).await;
+            if self.config.publish_derived {
+                self.publish_tiles(&block.bytes).await;
+                self.index_for_queries(&block.bytes).await;
+            }
         }
         total.identity_blocks_read = load.blocks_read;
         drop(guard);
