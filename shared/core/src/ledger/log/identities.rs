@@ -317,13 +317,12 @@ fn split_snapshot(bytes: &[u8]) -> Result<(&[u8], &[u8]), String> {
     Ok(rest.split_at(len))
 }
 
+/// A decoded snapshot body: the first leaf of every block, and the (prefix, leaf) entries.
+type SnapshotBody = (Vec<u64>, Vec<(u64, u64)>);
+
 /// Decode a body into a set whose structure is checked: one entry per leaf of `tree_size`,
 /// increasing block boundaries starting at leaf 0.
-fn decode_body(
-    body: &[u8],
-    blocks_expected: u64,
-    tree_size: u64,
-) -> Result<(Vec<u64>, Vec<(u64, u64)>), String> {
+fn decode_body(body: &[u8], blocks_expected: u64, tree_size: u64) -> Result<SnapshotBody, String> {
     let mut words = body
         .chunks_exact(8)
         .map(|c| u64::from_be_bytes(c.try_into().unwrap()));
