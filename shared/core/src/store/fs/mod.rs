@@ -67,6 +67,7 @@ use super::{
 
 mod copy;
 mod layout;
+mod list;
 mod plain;
 mod publish;
 mod read;
