@@ -19,6 +19,8 @@ use custody_core::ledger::{
 };
 use custody_core::store::ObjectStore;
 
+use crate::commands::verify_checks;
+
 /// Exit status: 0 intact, 1 evidence of tampering or mismatch, 2 could not run.
 const COULD_NOT_RUN: u8 = 2;
 
@@ -75,6 +77,8 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    objects: verify_checks::ObjectChecks,
 }
 
 #[derive(Args)]
@@ -131,7 +135,7 @@ fn run_keygen(args: &KeygenArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_secret(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_secret(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
@@ -208,38 +212,11 @@ pub async fn verify(args: VerifyArgs) -> ExitCode {
         }
     }
     let mut code = exit_code(&report);
-    // On an intact ledger, every attestation is checked against the records it summarises
-    // (docs/records.md, "Attestations").
+    // On an intact ledger: the attestations, and the objects where --export is given.
     if report.verdict() == Verdict::Intact {
-        match custody_core::audit::check_attestations(&ledger).await {
-            Ok(checked) => {
-                let line = format!(
-                    "attestations: {} checked, {} failure(s)",
-                    checked.checked,
-                    checked.failures.len()
-                );
-                let lines = checked.failures.iter().map(|f| {
-                    format!(
-                        "  [attestation] block {} leaf {} record {}: {}",
-                        f.block, f.leaf_index, f.record_id, f.problem
-                    )
-                });
-                for text in std::iter::once(line).chain(lines) {
-                    if args.json {
-                        eprintln!("{text}");
-                    } else {
-                        println!("{text}");
-                    }
-                }
-                if !checked.failures.is_empty() {
-                    code = code.max(1);
-                }
-            }
-            Err(e) => {
-                eprintln!("error: checking attestations: {e}");
-                code = COULD_NOT_RUN;
-            }
-        }
+        let s3 = s3_options(&args.ledger);
+        let checks = verify_checks::after_intact(&ledger, &args.objects, &s3, args.json).await;
+        code = code.max(checks);
     }
     ExitCode::from(code)
 }
@@ -426,21 +403,27 @@ fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
         .map_err(|e| anyhow!("{} is not a signed checkpoint: {e}", path.display()))
 }
 
-/// The store and prefix a ledger argument names.
-async fn open_store(args: &LedgerArgs) -> Result<(Arc<dyn ObjectStore>, String)> {
+/// The S3 client options the store flags give.
+fn s3_options(args: &LedgerArgs) -> S3Options {
     let mut options = S3Options::new("");
     options.region = args.region.clone();
     if let Some(endpoint) = &args.endpoint {
         options.endpoint = Some(endpoint.clone());
         options.force_path_style = true;
     }
+    options
+}
+
+/// The store and prefix a ledger argument names.
+async fn open_store(args: &LedgerArgs) -> Result<(Arc<dyn ObjectStore>, String)> {
+    let options = s3_options(args);
     let opened = open(&args.ledger, &options)
         .await
         .map_err(|e| anyhow!("opening the ledger {}: {e}", args.ledger))?;
     Ok((opened.store, opened.prefix))
 }
 
-async fn open_ledger(args: &LedgerArgs) -> Result<Ledger> {
+pub(crate) async fn open_ledger(args: &LedgerArgs) -> Result<Ledger> {
     let (store, prefix) = open_store(args).await?;
     let keys = read_keys(&args.keys)?;
     let origin = match &args.origin {

@@ -40,6 +40,8 @@ enum Command {
     Receipt(ledger_cmds::ReceiptArgs),
     /// Check a receipt with the given public keys and no store access.
     VerifyReceipt(ledger_cmds::VerifyReceiptArgs),
+    /// Countersign the ledger's checkpoints as an independent witness (C2SP tlog-cosignature).
+    Witness(commands::witness::WitnessArgs),
 }
 
 #[tokio::main]
@@ -63,6 +65,7 @@ async fn main() -> ExitCode {
         Command::Verify(args) => Ok(ledger_cmds::verify(args).await),
         Command::Receipt(args) => Ok(ledger_cmds::receipt(args).await),
         Command::VerifyReceipt(args) => Ok(ledger_cmds::verify_receipt(args)),
+        Command::Witness(args) => commands::witness::witness_cmd(args).await,
     };
     result.unwrap_or_else(|error| {
         eprintln!("custody: {error:#}");

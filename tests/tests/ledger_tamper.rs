@@ -80,7 +80,45 @@ async fn editing_one_record_byte_fails_the_root() {
         .into_bytes();
     assert_ne!(p.records[1], line.as_bytes());
     write_block(&f.path, 2, &join(&p));
-    assert_only(&f.ledger.verify(None).await, LedgerCheck::Root, Some(2));
+    let report = f.ledger.verify(None).await;
+    assert_only(&report, LedgerCheck::Root, Some(2));
+    // The tiles, authenticated against block 2's signed root, name the altered record.
+    let altered = (2 * PER_BLOCK + 1) as u64;
+    assert_eq!(report.failures[0].leaf, Some(altered), "{report}");
+    assert!(
+        report.to_string().contains(&format!("leaf {altered} is the first")),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn an_altered_tile_cannot_make_the_verifier_name_another_leaf() {
+    let f = fixture().await;
+    let mut p = split(&read_block(&f.path, 2));
+    let line = String::from_utf8(p.records[2].clone()).unwrap();
+    p.records[2] = line
+        .replacen("2024-05-01T10:00:00", "2024-05-01T11:00:00", 1)
+        .into_bytes();
+    write_block(&f.path, 2, &join(&p));
+    // The attacker also rewrites the leaf hashes the tile of tree size 12 holds for the block, so
+    // that they are those of the altered records: the tile no longer hashes to the signed root.
+    let size = 3 * PER_BLOCK;
+    let tile = f.path.join(format!("tile/0/000.p/{size}"));
+    let mut hashes = std::fs::read(&tile).unwrap();
+    assert_eq!(hashes.len(), size * 32);
+    let leaf = custody_core::ledger::merkle::leaf_hash(&p.records[2]);
+    let at = (2 * PER_BLOCK + 2) * 32;
+    hashes[at..at + 32].copy_from_slice(&leaf);
+    std::fs::write(&tile, &hashes).unwrap();
+    let report = f.ledger.verify(None).await;
+    assert_only(&report, LedgerCheck::Root, Some(2));
+    assert_eq!(report.failures[0].leaf, None, "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("the altered leaf cannot be named from tiles"),
+        "{report}"
+    );
 }
 
 #[tokio::test]

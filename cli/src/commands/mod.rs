@@ -8,3 +8,5 @@ pub mod ingest_report;
 pub mod integrate;
 pub mod query;
 pub mod release;
+pub mod verify_checks;
+pub mod witness;

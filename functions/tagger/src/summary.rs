@@ -22,7 +22,7 @@ use crate::events::Shape;
 pub const METRICS_NAMESPACE: &str = "custody";
 
 /// Every kind of finding, as logs and metrics name it.
-pub const FINDING_KINDS: [&str; 9] = [
+pub const FINDING_KINDS: [&str; 10] = [
     "missing",
     "unreferenced",
     "out-of-scope",
@@ -31,6 +31,7 @@ pub const FINDING_KINDS: [&str; 9] = [
     "cannot-mark",
     "invalid-metadata",
     "mismatch",
+    "superseded",
     "retry",
 ];
 
@@ -45,6 +46,7 @@ pub fn finding_kind(finding: &Finding) -> &'static str {
         Finding::CannotMark { .. } => "cannot-mark",
         Finding::InvalidMetadata { .. } => "invalid-metadata",
         Finding::Mismatch { .. } => "mismatch",
+        Finding::Superseded { .. } => "superseded",
         Finding::Retry { .. } => "retry",
     }
 }
@@ -88,6 +90,21 @@ pub fn log_finding(key: &str, version: Option<&str>, finding: &Finding) {
             code = code.as_deref(),
             likely_permission = likely_permission.as_deref(),
             error = %message,
+            "finding recorded"
+        ),
+        Finding::Superseded {
+            recorded_version,
+            recorded_sha256,
+            recorded_at,
+            sha256,
+        } => tracing::error!(
+            finding = kind,
+            key,
+            version,
+            recorded_version = recorded_version.as_deref(),
+            recorded_sha256 = %recorded_sha256,
+            recorded_at = %recorded_at,
+            sha256 = %sha256,
             "finding recorded"
         ),
         Finding::Overwritten { newer_version } => tracing::error!(

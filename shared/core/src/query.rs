@@ -26,7 +26,7 @@ pub use index::{
     CatchUp, Coverage, Field, IndexKeys, IndexedBlock, QueryIndexError, catch_up, coverage,
     index_block, rebuild,
 };
-pub use search::{IndexedQuery, QueryPlan, RejectedPosting, find_indexed};
+pub use search::{IndexedQuery, QueryPlan, RejectedPosting, find_covered, find_indexed};
 
 /// Conditions a record must all meet; an empty filter matches every record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -41,6 +41,17 @@ pub enum Finding {
         expected: String,
         actual: String,
     },
+    /// The ledger recorded another version (or, unversioned, other content) of this key: the
+    /// version hashed now succeeds it. The recorded version keeps its hold and its records.
+    Superseded {
+        /// The recorded version (`None`: unversioned).
+        recorded_version: Option<String>,
+        recorded_sha256: String,
+        /// Where its `hashed` record is (`block B leaf L`).
+        recorded_at: String,
+        /// The successor's digest.
+        sha256: String,
+    },
     /// A call failed for a transient reason (throttling, 5xx, timeout, reset) after the store's
     /// own retries. Not recorded: the step is unfinished, and the caller retries the run (batch
     /// item failure, Batch Operations TemporaryFailure, CLI exit 2).
@@ -81,6 +92,7 @@ impl Finding {
             Finding::CannotMark { .. } => "cannot_mark",
             Finding::InvalidMetadata { .. } => "invalid_metadata",
             Finding::Mismatch { .. } => "mismatch",
+            Finding::Superseded { .. } => "superseded",
             Finding::Retry { .. } => "retry",
         }
     }
@@ -120,6 +132,16 @@ impl fmt::Display for Finding {
                 expected,
                 actual,
             } => write!(f, "mismatch: {what}: expected {expected}, found {actual}"),
+            Finding::Superseded {
+                recorded_version,
+                recorded_sha256,
+                recorded_at,
+                sha256,
+            } => write!(
+                f,
+                "superseded: the recorded version {} (sha256 {recorded_sha256}, {recorded_at}) has a successor with sha256 {sha256}",
+                recorded_version.as_deref().unwrap_or("null")
+            ),
             Finding::Retry { action, message } => {
                 write!(f, "transient failure of {action}, to be retried: {message}")
             }

@@ -39,6 +39,7 @@ pub mod records;
 mod released;
 mod report;
 mod skip;
+pub mod superseded;
 mod unit;
 
 pub use chunks::{CHUNK_OBJECTS, CHUNK_WAIT};
@@ -107,6 +108,13 @@ pub async fn ingest(
         Integration::SubmitOnly => u64::MAX,
     };
     let mut report = IngestReport::new(ctx.source.clone(), account);
+    let versions = superseded::RecordedVersions::open(ledger, &config.scope.bucket).await;
+    if let Some(why) = versions.unavailable() {
+        tracing::warn!(why, "earlier versions of the objects cannot be looked up");
+        report.notes.push(format!(
+            "superseded versions were not looked for: {why}"
+        ));
+    }
     let progress = Progress::new();
     let env = unit::RunEnv {
         export: export.clone(),
@@ -117,6 +125,7 @@ pub async fn ingest(
         hashing: DigestEngine::new(export.clone(), config.hash.clone()),
         claims: CopyClaims::new(ledger.store().as_ref(), ledger.layout().prefix()),
         progress: &progress,
+        versions: &versions,
         bucket_config: if config.policy.marking.object_lock {
             Some(export.bucket_config().await)
         } else {

@@ -36,6 +36,16 @@ impl RunContext {
 }
 
 impl ObjectOutcome {
+    /// The recorded version this one succeeds, when the run found one ([`Finding::Superseded`]).
+    fn predecessor(&self) -> Option<&str> {
+        self.findings.iter().find_map(|f| match f {
+            Finding::Superseded {
+                recorded_version, ..
+            } => Some(recorded_version.as_deref().unwrap_or("null")),
+            _ => None,
+        })
+    }
+
     fn what(&self) -> What {
         What {
             bucket: self.observed.bucket.clone(),
@@ -79,10 +89,15 @@ impl ObjectOutcome {
         let mut records = Vec::new();
         let how = ctx.how.clone();
         if self.observed.size.is_some() {
-            let detail = self
-                .observed
-                .role
-                .map(|r| format!("exported file ({})", r.as_str()));
+            let role = self.observed.role.map(|r| r.as_str());
+            let detail = match (self.predecessor(), role) {
+                (Some(recorded), role) => Some(format!(
+                    "successor of the recorded version {recorded}{}, not the exported version",
+                    role.map(|r| format!(" ({r})")).unwrap_or_default()
+                )),
+                (None, Some(role)) => Some(format!("exported file ({role})")),
+                (None, None) => None,
+            };
             records.push(self.record(
                 ctx,
                 EventKind::Observed,
@@ -234,6 +249,34 @@ impl ObjectOutcome {
                     message: problem.clone(),
                     ..Default::default()
                 }),
+                Finding::Superseded {
+                    recorded_version,
+                    recorded_sha256,
+                    recorded_at,
+                    sha256,
+                } => {
+                    let mut what = self.what();
+                    what.version_id = recorded_version.clone();
+                    what.size = None;
+                    what.etag = None;
+                    what.s3_checksum = None;
+                    what.new_version_id = self.observed.version_id.clone();
+                    what.sha256 = Some(sha256.clone());
+                    records.push(self.record(
+                        ctx,
+                        EventKind::Superseded,
+                        what,
+                        how.clone(),
+                        Outcome {
+                            detail: Some(format!(
+                                "the recorded version {} (sha256 {recorded_sha256}, {recorded_at}) has a successor {} with sha256 {sha256}; the recorded version keeps its hold",
+                                recorded_version.as_deref().unwrap_or("null"),
+                                self.observed.version_id.as_deref().unwrap_or("null (unversioned overwrite)"),
+                            )),
+                            error: None,
+                        },
+                    ));
+                }
                 // Unfinished, not a fact: the run is retried.
                 Finding::Retry { .. } => {}
             }
@@ -333,8 +376,12 @@ pub fn hashed_record(
         s3_checksum: outcome.observed.s3_checksum.clone(),
         new_version_id: None,
     };
+    let of = match outcome.predecessor() {
+        Some(recorded) => format!("the successor of the recorded version {recorded}"),
+        None => "the exported version".to_string(),
+    };
     let detail = format!(
-        "SHA-256 of the exported version; cross-check: {}; ETag check: {}; stored checksum check: {}",
+        "SHA-256 of {of}; cross-check: {}; ETag check: {}; stored checksum check: {}",
         digest.cross_check,
         check_text(&digest.etag_check),
         check_text(&digest.checksum_check)

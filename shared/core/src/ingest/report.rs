@@ -136,6 +136,8 @@ pub struct IngestReport {
     pub ledger: Result<RunLedger, LedgerError>,
     /// A mistake about the run itself: nothing more was marked, hashed or submitted.
     pub run_error: Option<RunError>,
+    /// What the run could not do that a reader of its report must know (a check not made).
+    pub notes: Vec<String>,
 }
 
 impl IngestReport {
@@ -159,6 +161,7 @@ impl IngestReport {
             records_total: 0,
             ledger: Ok(ledger),
             run_error: None,
+            notes: Vec::new(),
         }
     }
 
@@ -242,6 +245,9 @@ impl fmt::Display for Summary<'_> {
                 "; {} step(s) failed transiently and were not recorded: run again",
                 report.retries_total
             )?;
+        }
+        for note in &report.notes {
+            write!(f, "; NOTE: {note}")?;
         }
         Ok(())
     }

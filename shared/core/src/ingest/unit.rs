@@ -20,6 +20,7 @@ use crate::ledger::{CustodyRecord, EventKind, Ledger};
 use crate::store::ObjectStore;
 
 use super::records::hashed_record;
+use super::superseded::{RecordedVersions, find_successors};
 
 /// What a run shares across its units.
 pub(super) struct RunEnv<'a> {
@@ -31,6 +32,8 @@ pub(super) struct RunEnv<'a> {
     pub hashing: DigestEngine,
     pub claims: CopyClaims<'a>,
     pub progress: &'a Progress,
+    /// The versions the ledger recorded, looked up by key (`ingest::superseded`).
+    pub versions: &'a RecordedVersions,
     /// The export bucket's configuration, read once per run when Object Lock marks.
     pub bucket_config: Option<Result<crate::store::BucketConfig, crate::store::StoreError>>,
 }
@@ -85,6 +88,15 @@ pub(super) async fn process_unit(env: &RunEnv<'_>, unit: DiscoveryUnit) -> UnitD
     .collect::<Vec<_>>();
     let (mut hold, digests) = tokio::join!(engine.run(&discovery), hash_all);
     env.progress.marked(hold.outcomes.len());
+    // Before any record is made: a successor's records say whose successor it is.
+    find_successors(
+        env.versions,
+        env.ledger,
+        &env.config.scope.bucket,
+        &mut hold.outcomes,
+        &digests,
+    )
+    .await;
 
     let mut records = Vec::new();
     for ((outcome, digest), object) in hold
@@ -94,7 +106,11 @@ pub(super) async fn process_unit(env: &RunEnv<'_>, unit: DiscoveryUnit) -> UnitD
         .zip(&discovery.objects)
     {
         let mut hashed = None;
+        let unknown_succession = outcome.findings.iter().any(
+            |f| matches!(f, Finding::Retry { action, .. } if action == "ReadLedger"),
+        );
         match digest {
+            Some(Ok(_)) if unknown_succession => {}
             Some(Ok(digest)) => {
                 outcome.findings.extend(digest_findings(outcome, digest));
                 hashed = Some(hashed_record(outcome, digest, &ctx));

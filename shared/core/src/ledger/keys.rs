@@ -48,6 +48,8 @@ pub enum KeyError {
     Base64 { kind: &'static str, message: String },
     #[error("only Ed25519 {kind} keys (type 1) of 32 bytes are supported")]
     Algorithm { kind: &'static str },
+    #[error("only Ed25519 cosignature/v1 {kind} keys (type 4) of 32 bytes are supported")]
+    WitnessAlgorithm { kind: &'static str },
     #[error("not an Ed25519 public key: {0}")]
     NotEd25519(String),
     #[error("{kind} key id {found} does not match its key (expected {expected:08x})")]

@@ -88,6 +88,16 @@ impl Layout {
         format!("{}keys/{key_id:08x}.vkey", self.prefix)
     }
 
+    /// Where a witness's cosigned checkpoints are published: `witness/<key id>/`.
+    pub fn cosignatures_prefix(&self, witness_key_id: u32) -> String {
+        format!("{}witness/{witness_key_id:08x}/", self.prefix)
+    }
+
+    /// The checkpoint of tree size `size`, cosigned by the witness with `witness_key_id`.
+    pub fn cosignature(&self, witness_key_id: u32, size: u64) -> String {
+        format!("{}{size:020}", self.cosignatures_prefix(witness_key_id))
+    }
+
     /// The tlog-tiles `checkpoint` object: the newest block whose tiles are published.
     pub fn checkpoint(&self) -> String {
         format!("{}checkpoint", self.prefix)

@@ -5,6 +5,7 @@
 mod attestation;
 mod block;
 mod checkpoint;
+pub mod cosignature;
 mod error;
 mod identity;
 mod keys;
@@ -15,6 +16,7 @@ mod receipt;
 mod record;
 pub mod tiles;
 mod verify;
+pub mod witness;
 
 pub use attestation::{Attestation, AttestedObject};
 pub use block::{

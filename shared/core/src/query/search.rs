@@ -174,7 +174,6 @@ pub async fn find_indexed(
 ) -> Result<IndexedQuery, QueryIndexError> {
     let store: &dyn StoreRead = ledger.store().as_ref();
     let layout = ledger.layout();
-    let keys = IndexKeys::new(layout);
     let head = ledger.head_index().await?;
     let cover = coverage(store, layout, head).await?;
     let mut plan = QueryPlan {
@@ -203,6 +202,67 @@ pub async fn find_indexed(
         });
     };
 
+    let (mut matches, rejected) =
+        answer_from_index(ledger, filter, candidates, covered, &mut plan).await?;
+
+    // Blocks after the index: scanned.
+    let tail: Vec<u64> = (covered + 1..=head).collect();
+    plan.blocks_scanned = tail.len() as u64;
+    let scanned: Vec<_> = stream::iter(tail)
+        .map(|block| async move { (block, ledger.read_block(block).await) })
+        .buffered(CONCURRENCY / 2)
+        .collect()
+        .await;
+    for (block, bytes) in scanned {
+        let bytes = bytes?;
+        scan_block(ledger, block, &bytes, filter, &mut matches)?;
+    }
+    matches.sort_by_key(|m| (m.leaf_index, m.block));
+    Ok(IndexedQuery {
+        matches,
+        rejected,
+        plan,
+    })
+}
+
+/// Every record of blocks `0..=covered` matching `filter`, answered from the index alone (blocks
+/// newer than `covered` are the caller's): for callers that look up many filters against one
+/// reach of the index, such as a run looking for earlier versions of the objects it hashes.
+/// `None` when no condition of the filter is indexed.
+pub async fn find_covered(
+    ledger: &Ledger,
+    filter: &RecordFilter,
+    covered: u64,
+) -> Result<Option<IndexedQuery>, QueryIndexError> {
+    let mut plan = QueryPlan {
+        covered: Some(covered),
+        ..QueryPlan::default()
+    };
+    let candidates = conditions(filter, &mut plan.notes);
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    let (mut matches, rejected) =
+        answer_from_index(ledger, filter, candidates, covered, &mut plan).await?;
+    matches.sort_by_key(|m| (m.leaf_index, m.block));
+    Ok(Some(IndexedQuery {
+        matches,
+        rejected,
+        plan,
+    }))
+}
+
+/// Steps 2 and 3: the smallest condition's postings of blocks `0..=covered`, read and every
+/// entry they cite checked against its block.
+async fn answer_from_index(
+    ledger: &Ledger,
+    filter: &RecordFilter,
+    candidates: Vec<Condition>,
+    covered: u64,
+    plan: &mut QueryPlan,
+) -> Result<(Vec<Match>, Vec<RejectedPosting>), QueryIndexError> {
+    let store: &dyn StoreRead = ledger.store().as_ref();
+    let keys = IndexKeys::new(ledger.layout());
     // Choose the condition with the smallest postings.
     let mut best: Option<(u64, String, Vec<Listed>)> = None;
     for condition in candidates {
@@ -289,24 +349,7 @@ pub async fn find_indexed(
         rejected.extend(answer.rejected);
     }
 
-    // Blocks after the index: scanned.
-    let tail: Vec<u64> = (covered + 1..=head).collect();
-    plan.blocks_scanned = tail.len() as u64;
-    let scanned: Vec<_> = stream::iter(tail)
-        .map(|block| async move { (block, ledger.read_block(block).await) })
-        .buffered(CONCURRENCY / 2)
-        .collect()
-        .await;
-    for (block, bytes) in scanned {
-        let bytes = bytes?;
-        scan_block(ledger, block, &bytes, filter, &mut matches)?;
-    }
-    matches.sort_by_key(|m| (m.leaf_index, m.block));
-    Ok(IndexedQuery {
-        matches,
-        rejected,
-        plan,
-    })
+    Ok((matches, rejected))
 }
 
 fn scan_block(

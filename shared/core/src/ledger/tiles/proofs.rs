@@ -110,8 +110,50 @@ impl<'a> TileLog<'a> {
         .await
     }
 
+    /// The first leaf of `leaves` (leaf indexes `first..`) whose hash is not the leaf hash the
+    /// tree of `tree_size` leaves with `root` holds at that index: the first record of a block
+    /// that was altered after its root was signed. Each leaf is checked by an inclusion proof
+    /// from tiles authenticated against `root` (the tiles a block's proofs need are mostly the
+    /// same, so they are read once). `None`: every leaf is the one the tree holds.
+    pub async fn first_differing_leaf(
+        &self,
+        first: u64,
+        leaves: &[Hash],
+        tree_size: u64,
+        root: &Hash,
+    ) -> Result<Option<u64>, TilesError> {
+        let mut fetched = HashMap::new();
+        for (i, leaf) in leaves.iter().enumerate() {
+            let index = first
+                .checked_add(i as u64)
+                .filter(|&n| n < tree_size)
+                .ok_or_else(|| TilesError::Proof(format!("leaf {first}+{i} is not in the tree of {tree_size}")))?;
+            let proof = self
+                .prove_with(&mut fetched, tree_size, root, |r| {
+                    tlog_tiles::prove_record(tree_size, index, r)
+                })
+                .await?;
+            if !crate::ledger::merkle::check_inclusion(&proof.proof, tree_size, root, index, leaf) {
+                return Ok(Some(index));
+            }
+        }
+        Ok(None)
+    }
+
     async fn prove(
         &self,
+        tree_size: u64,
+        root: &Hash,
+        prove: impl Fn(&TileHashReader<'_>) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error>,
+    ) -> Result<TileProof, TilesError> {
+        self.prove_with(&mut HashMap::new(), tree_size, root, prove)
+            .await
+    }
+
+    /// [`Self::prove`] with the tiles `fetched` before (and those it reads added to them).
+    async fn prove_with(
+        &self,
+        fetched: &mut HashMap<Tile, Bytes>,
         tree_size: u64,
         root: &Hash,
         prove: impl Fn(&TileHashReader<'_>) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error>,
@@ -122,7 +164,6 @@ impl<'a> TileLog<'a> {
                 published: self.published,
             });
         }
-        let mut fetched: HashMap<Tile, Bytes> = HashMap::new();
         let mut cost = TileProof {
             proof: Vec::new(),
             reads: 0,
@@ -133,7 +174,7 @@ impl<'a> TileLog<'a> {
         // tlog_tiles asked for tiles it did not name the first time.
         for _ in 0..3 {
             let reader = Prefetched {
-                fetched: &fetched,
+                fetched,
                 missing: RefCell::new(Vec::new()),
             };
             let outcome = prove(&TileHashReader::new(
@@ -144,7 +185,7 @@ impl<'a> TileLog<'a> {
             let missing = reader.missing.into_inner();
             match outcome {
                 Ok(proof) => {
-                    if let Some(tile) = unauthenticated(&fetched, tree_size) {
+                    if let Some(tile) = unauthenticated(fetched, tree_size) {
                         return Err(TilesError::Inconsistent {
                             tree_size,
                             keys: self.layout.tile(&tile),

@@ -21,6 +21,7 @@ mod duplicates;
 mod pinned;
 mod prefixes;
 pub mod report;
+mod root_leaf;
 mod store;
 mod stream;
 

@@ -18,6 +18,7 @@ use crate::store::{ObjectVersion, StoreErrorKind};
 use super::super::checkpoint::Checkpoint;
 use super::super::log::{Ledger, ListedBlock, READ_BUDGET, ReadBlockError};
 use super::report::{Failure, LedgerCheck, VerifyReport};
+use super::root_leaf::first_altered_leaves;
 use super::stream::{DuplicateStats, Start, StreamVerifier, window_len};
 
 /// The next window of blocks read, and the failures of the reads that were refused.
@@ -158,6 +159,11 @@ impl Ledger {
         while let Some((block, read)) = reread.next().await {
             let bytes = read.map_err(|e| e.to_string())?;
             verifier.reread(block.index, &bytes);
+        }
+
+        let leads = verifier.take_root_leads();
+        for (lead, located) in leads.iter().zip(first_altered_leaves(self, &leads).await) {
+            verifier.root_located(lead.position, located);
         }
 
         let (mut report, timings, stats) = verifier.finish();

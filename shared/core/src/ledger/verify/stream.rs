@@ -32,6 +32,7 @@ use super::duplicates::ExactDuplicates;
 use super::pinned::{PrefixTree, check_pinned};
 use super::prefixes::{PREFIX_BYTES, PrefixSet};
 use super::report::{Failure, LedgerCheck, Trust, VerifyReport};
+use super::root_leaf::{MAX_LEADS, RootLead};
 
 /// Most blocks in one window.
 pub(super) const WINDOW_BLOCKS: usize = 256;
@@ -168,6 +169,8 @@ pub(super) struct StreamVerifier {
     stats: DuplicateStats,
     /// Wall-clock time per phase, summed over windows.
     timings: Vec<(&'static str, Duration)>,
+    /// Blocks whose altered leaf the tiles may name (`root_leaf`).
+    root_leads: Vec<RootLead>,
 }
 
 impl StreamVerifier {
@@ -200,6 +203,7 @@ impl StreamVerifier {
             last_reread: None,
             stats: DuplicateStats::default(),
             timings: Vec::new(),
+            root_leads: Vec::new(),
         }
     }
 
@@ -308,6 +312,18 @@ impl StreamVerifier {
                 self.prefixes = None;
             }
         }
+        if let (Some(_), Ok(p)) = (&r.signed_by, parsed)
+            && r.failures.iter().any(|f| f.check == LedgerCheck::Root)
+            && self.root_leads.len() < MAX_LEADS
+        {
+            self.root_leads.push(RootLead {
+                position,
+                first_leaf: p.header.first_leaf,
+                tree_size: p.header.tree_size,
+                root: p.decoded.root,
+                leaves: r.leaves.clone(),
+            });
+        }
         let in_place = match (r.in_place, parsed) {
             (true, Ok(p)) => Some((p.hash, p.header.tree_size, p.decoded.frontier.clone())),
             _ => None,
@@ -400,6 +416,36 @@ impl StreamVerifier {
         });
         exact.visit(position, ids);
         self.time("duplicates: exact comparison", t);
+    }
+
+    /// The blocks whose altered leaf the tiles may name.
+    pub fn take_root_leads(&mut self) -> Vec<RootLead> {
+        std::mem::take(&mut self.root_leads)
+    }
+
+    /// What the tiles said of the `[root]` failure of block `position`.
+    pub fn root_located(&mut self, position: u64, located: Result<Option<u64>, String>) {
+        let Some(failure) = self
+            .failures
+            .iter_mut()
+            .find(|f| f.check == LedgerCheck::Root && f.block == Some(position))
+        else {
+            return;
+        };
+        match located {
+            Ok(Some(leaf)) => {
+                failure.leaf = Some(leaf);
+                failure.message.push_str(&format!(
+                    "; leaf {leaf} is the first whose record differs from the one the signed tree holds (inclusion proofs from tiles, authenticated against the block's signed root)"
+                ));
+            }
+            Ok(None) => failure.message.push_str(
+                "; every leaf is the one the signed tree holds: the root was computed from a wrong base",
+            ),
+            Err(why) => failure
+                .message
+                .push_str(&format!("; the altered leaf cannot be named from tiles: {why}")),
+        }
     }
 
     /// The report, once every block (and every block to read again) has passed, with the time
