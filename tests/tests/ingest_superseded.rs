@@ -23,7 +23,10 @@ const FOLDER: &str = "org-1/year=2024/month=03/day=14/hour=09/conversation_id=co
 async fn put_export(export: &dyn ObjectStore) -> String {
     let recording = format!("{FOLDER}rec-0.opus");
     export
-        .put(PutRequest::new(recording.clone(), b"the exported audio".to_vec()))
+        .put(PutRequest::new(
+            recording.clone(),
+            b"the exported audio".to_vec(),
+        ))
         .await
         .unwrap();
     let metadata = serde_json::json!({
@@ -108,7 +111,10 @@ fn assert_superseded(
     assert_eq!(s.what.sha256.as_deref(), Some(new.as_str()));
     let detail = s.outcome.detail.as_deref().unwrap();
     assert!(detail.contains(&old), "names the recorded digest: {detail}");
-    assert!(detail.contains(&new), "names the successor's digest: {detail}");
+    assert!(
+        detail.contains(&new),
+        "names the successor's digest: {detail}"
+    );
     assert_eq!(s.why.conversation_id.as_deref(), Some("conv-s"));
 
     let hashed: Vec<&CustodyRecord> = all
@@ -186,7 +192,12 @@ async fn an_overwrite_of_a_held_recorded_version_is_superseded_and_the_recorded_
         .unwrap();
     let successor = export.head(&key, None).await.unwrap().version_id.unwrap();
     let second = run(&export, &ledger, marking).await;
-    assert_eq!(second.findings.get("superseded"), Some(&1), "{}", second.summary());
+    assert_eq!(
+        second.findings.get("superseded"),
+        Some(&1),
+        "{}",
+        second.summary()
+    );
     let all = records(&ledger).await;
     assert_superseded(&all, &key, Some(&exported), Some(&successor));
     // The recorded version keeps its legal hold.
@@ -236,7 +247,12 @@ async fn new_bytes_under_an_unversioned_key_are_superseded() {
         .await
         .unwrap();
     let second = run(&export, &ledger, "tags").await;
-    assert_eq!(second.findings.get("superseded"), Some(&1), "{}", second.summary());
+    assert_eq!(
+        second.findings.get("superseded"),
+        Some(&1),
+        "{}",
+        second.summary()
+    );
     let all = records(&ledger).await;
     assert_superseded(&all, &key, None, None);
     let third = run(&export, &ledger, "tags").await;

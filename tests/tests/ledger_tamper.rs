@@ -86,7 +86,9 @@ async fn editing_one_record_byte_fails_the_root() {
     let altered = (2 * PER_BLOCK + 1) as u64;
     assert_eq!(report.failures[0].leaf, Some(altered), "{report}");
     assert!(
-        report.to_string().contains(&format!("leaf {altered} is the first")),
+        report
+            .to_string()
+            .contains(&format!("leaf {altered} is the first")),
         "{report}"
     );
 }

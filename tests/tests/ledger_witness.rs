@@ -31,7 +31,10 @@ async fn a_forked_history_is_refused_a_cosignature_and_refused_by_the_auditor() 
 
     // The witness starts on the shared history.
     let first = witness(&honest, &keys, &w, None, 1_000).await.unwrap();
-    assert_eq!((first.size, first.previous, first.already_published), (8, None, false));
+    assert_eq!(
+        (first.size, first.previous, first.already_published),
+        (8, None, false)
+    );
 
     // The histories diverge: the operator appends other records to the copy it shows others.
     append(&honest, "w", 8..12).await;

@@ -120,7 +120,10 @@ async fn rehash_check(
     checks: &ObjectChecks,
     say: &impl Fn(String),
 ) -> u8 {
-    let mut ctx = RunContext::new(format!("custody verify --rehash --export {}", export.location()));
+    let mut ctx = RunContext::new(format!(
+        "custody verify --rehash --export {}",
+        export.location()
+    ));
     ctx.who = local_who();
     let reads: Arc<dyn custody_core::store::StoreRead> = export.clone();
     let report = match rehash(
@@ -151,7 +154,10 @@ async fn rehash_check(
                 code = code.max(1);
                 (
                     "changed",
-                    format!("recorded sha256 {}, content now {actual_sha256}", p.recorded_sha256),
+                    format!(
+                        "recorded sha256 {}, content now {actual_sha256}",
+                        p.recorded_sha256
+                    ),
                 )
             }
             RehashResult::Gone { message } => {
@@ -213,11 +219,7 @@ async fn record_verified(
     Ok((appended.appended.len(), appended.already_present.len()))
 }
 
-async fn holds_check(
-    ledger: &Ledger,
-    export: &Arc<dyn ObjectStore>,
-    say: &impl Fn(String),
-) -> u8 {
+async fn holds_check(ledger: &Ledger, export: &Arc<dyn ObjectStore>, say: &impl Fn(String)) -> u8 {
     let report = match check_holds(ledger, export.as_ref()).await {
         Ok(report) => report,
         Err(e) => {

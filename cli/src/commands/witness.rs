@@ -89,7 +89,10 @@ fn keygen(args: &KeygenArgs) -> Result<()> {
     println!("witness     {}", key.label());
     println!("verifier    {}", key.to_text());
     println!("secret key  {}  (keep it secret)", secret.display());
-    println!("public key  {}  (give it to auditors: verify --witness-key)", public.display());
+    println!(
+        "public key  {}  (give it to auditors: verify --witness-key)",
+        public.display()
+    );
     Ok(())
 }
 
@@ -101,7 +104,9 @@ async fn cosign(args: &CosignArgs) -> Result<ExitCode> {
     let state = read_state(&args.state, args.init)?;
     let ledger = open_ledger(&args.ledger).await?;
     if ledger.config().trusted_keys.is_empty() {
-        bail!("--key: give the ledger's public key; a witness never trusts keys published in the bucket");
+        bail!(
+            "--key: give the ledger's public key; a witness never trusts keys published in the bucket"
+        );
     }
     let log_keys = TrustedKeys::new(ledger.config().trusted_keys.clone());
     let now = std::time::SystemTime::now()
@@ -161,11 +166,7 @@ fn write_state(path: &Path, cosigned: &[u8]) -> Result<()> {
 
 /// `custody verify --witness-key`: each witness's largest cosigned checkpoint must be one the
 /// ledger extends. 0 witnessed, 1 not witnessed or contradicted, 2 could not check.
-pub async fn check_witnesses(
-    ledger: &Ledger,
-    paths: &[PathBuf],
-    say: &impl Fn(String),
-) -> u8 {
+pub async fn check_witnesses(ledger: &Ledger, paths: &[PathBuf], say: &impl Fn(String)) -> u8 {
     let log_keys = match ledger.trusted_keys().await {
         Ok((keys, _)) => keys,
         Err(e) => {

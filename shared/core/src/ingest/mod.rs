@@ -111,9 +111,9 @@ pub async fn ingest(
     let versions = superseded::RecordedVersions::open(ledger, &config.scope.bucket).await;
     if let Some(why) = versions.unavailable() {
         tracing::warn!(why, "earlier versions of the objects cannot be looked up");
-        report.notes.push(format!(
-            "superseded versions were not looked for: {why}"
-        ));
+        report
+            .notes
+            .push(format!("superseded versions were not looked for: {why}"));
     }
     let progress = Progress::new();
     let env = unit::RunEnv {

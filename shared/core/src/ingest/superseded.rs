@@ -192,7 +192,10 @@ impl RecordedVersions {
             }
         }
         for fact in tail.iter().filter(|f| keys.contains(f.key.as_str())) {
-            facts.entry(fact.key.clone()).or_default().push(fact.clone());
+            facts
+                .entry(fact.key.clone())
+                .or_default()
+                .push(fact.clone());
         }
         for list in facts.values_mut() {
             list.sort_by_key(|f| f.leaf);
@@ -202,14 +205,9 @@ impl RecordedVersions {
 }
 
 /// The finding the rule (module docs) gives a hashed version of a key with these `facts`.
-pub fn succession(
-    facts: &[RecordedFact],
-    version: Option<&str>,
-    sha256: &str,
-) -> Option<Finding> {
+pub fn succession(facts: &[RecordedFact], version: Option<&str>, sha256: &str) -> Option<Finding> {
     let hashed = || facts.iter().filter(|f| f.event == EventKind::Hashed);
-    if hashed().any(|f| f.version_id.as_deref() == version && f.sha256.as_deref() == Some(sha256))
-    {
+    if hashed().any(|f| f.version_id.as_deref() == version && f.sha256.as_deref() == Some(sha256)) {
         return None;
     }
     if version.is_some()
@@ -231,7 +229,7 @@ pub fn succession(
             actual: sha256.to_string(),
         });
     }
-    let newest = hashed().last()?;
+    let newest = hashed().next_back()?;
     Some(Finding::Superseded {
         recorded_version: newest.version_id.clone(),
         recorded_sha256: newest.sha256.clone().unwrap_or_default(),
@@ -280,8 +278,7 @@ pub async fn find_successors(
         let (Some(Ok(digest)), Some(facts)) = (digest, facts.get(&outcome.observed.key)) else {
             continue;
         };
-        if let Some(finding) = succession(facts, digest.version_id.as_deref(), &digest.sha256_hex)
-        {
+        if let Some(finding) = succession(facts, digest.version_id.as_deref(), &digest.sha256_hex) {
             outcome.findings.push(finding);
         }
     }

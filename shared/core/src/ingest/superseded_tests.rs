@@ -55,7 +55,10 @@ fn new_bytes_under_an_unversioned_key_supersede() {
     let facts = [fact(EventKind::Hashed, None, Some("aa"), 3)];
     assert!(matches!(
         succession(&facts, None, "bb"),
-        Some(Finding::Superseded { recorded_version: None, .. })
+        Some(Finding::Superseded {
+            recorded_version: None,
+            ..
+        })
     ));
     // "null" is the version id of an object written before versioning was enabled: as mutable.
     let facts = [fact(EventKind::Hashed, Some("null"), Some("aa"), 3)];

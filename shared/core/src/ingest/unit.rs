@@ -106,9 +106,10 @@ pub(super) async fn process_unit(env: &RunEnv<'_>, unit: DiscoveryUnit) -> UnitD
         .zip(&discovery.objects)
     {
         let mut hashed = None;
-        let unknown_succession = outcome.findings.iter().any(
-            |f| matches!(f, Finding::Retry { action, .. } if action == "ReadLedger"),
-        );
+        let unknown_succession = outcome
+            .findings
+            .iter()
+            .any(|f| matches!(f, Finding::Retry { action, .. } if action == "ReadLedger"));
         match digest {
             Some(Ok(_)) if unknown_succession => {}
             Some(Ok(digest)) => {

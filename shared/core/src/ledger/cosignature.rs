@@ -87,9 +87,9 @@ fn key_bytes(kind: &'static str, b64: &str) -> Result<[u8; 32], KeyError> {
         message: e.to_string(),
     })?;
     match raw.split_first() {
-        Some((&ALG_COSIGNATURE_V1, rest)) => {
-            rest.try_into().map_err(|_| KeyError::WitnessAlgorithm { kind })
-        }
+        Some((&ALG_COSIGNATURE_V1, rest)) => rest
+            .try_into()
+            .map_err(|_| KeyError::WitnessAlgorithm { kind }),
         _ => Err(KeyError::WitnessAlgorithm { kind }),
     }
 }
@@ -124,7 +124,10 @@ impl WitnessSigner {
             return Err(KeyError::SignerShape);
         };
         check_name(name)?;
-        let signer = Self::from_parts(name, SigningKey::from_bytes(&key_bytes("witness signer", b64)?));
+        let signer = Self::from_parts(
+            name,
+            SigningKey::from_bytes(&key_bytes("witness signer", b64)?),
+        );
         if id_hex != format!("{:08x}", signer.key_id) {
             return Err(KeyError::KeyId {
                 kind: "witness signer",
@@ -160,8 +163,8 @@ impl WitnessSigner {
 
     /// `note` (a signed checkpoint) with this witness's cosignature at `time` added.
     pub fn cosign(&self, note: &[u8], time: u64) -> Result<Vec<u8>, CosignatureError> {
-        let mut parsed =
-            signed_note::Note::from_bytes(note).map_err(|e| CosignatureError::NotANote(e.to_string()))?;
+        let mut parsed = signed_note::Note::from_bytes(note)
+            .map_err(|e| CosignatureError::NotANote(e.to_string()))?;
         let at = AtTime { signer: self, time };
         parsed
             .add_sigs(&[&at])
@@ -197,7 +200,13 @@ impl signed_note::Signer for AtTime<'_> {
             return Err(ed25519_dalek::SignatureError::new());
         }
         let mut out = self.time.to_be_bytes().to_vec();
-        out.extend_from_slice(&self.signer.key.sign(&signed_message(self.time, msg)).to_bytes());
+        out.extend_from_slice(
+            &self
+                .signer
+                .key
+                .sign(&signed_message(self.time, msg))
+                .to_bytes(),
+        );
         Ok(out)
     }
 }
@@ -262,8 +271,8 @@ impl WitnessKey {
         note: &[u8],
         log_keys: &TrustedKeys,
     ) -> Result<(Checkpoint, u64), CosignatureError> {
-        let parsed =
-            signed_note::Note::from_bytes(note).map_err(|e| CosignatureError::NotANote(e.to_string()))?;
+        let parsed = signed_note::Note::from_bytes(note)
+            .map_err(|e| CosignatureError::NotANote(e.to_string()))?;
         let checkpoint =
             Checkpoint::parse(note).map_err(|e| CosignatureError::NotANote(e.to_string()))?;
         checkpoint
@@ -299,7 +308,8 @@ impl signed_note::Verifier for WitnessKey {
         if time > i64::MAX as u64 {
             return false;
         }
-        let signature = ed25519_dalek::Signature::from_bytes(sig[8..].try_into().expect("64 bytes"));
+        let signature =
+            ed25519_dalek::Signature::from_bytes(sig[8..].try_into().expect("64 bytes"));
         self.key
             .verify_strict(&signed_message(time, msg), &signature)
             .is_ok()

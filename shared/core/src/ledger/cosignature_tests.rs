@@ -27,7 +27,10 @@ fn a_cosignature_is_the_c2sp_v1_signature_line() {
     h.update(b"witness.test/w1\n\x04");
     h.update(key.key.as_bytes());
     assert_eq!(raw[..4], h.finalize()[..4]);
-    assert_eq!(u64::from_be_bytes(raw[4..12].try_into().unwrap()), 1_679_315_147);
+    assert_eq!(
+        u64::from_be_bytes(raw[4..12].try_into().unwrap()),
+        1_679_315_147
+    );
     // The signed message: the two header lines, then the note body with its final newline.
     let body = cp.note().split("\n\n").next().unwrap();
     let msg = format!("cosignature/v1\ntime 1679315147\n{body}\n");
@@ -35,7 +38,10 @@ fn a_cosignature_is_the_c2sp_v1_signature_line() {
     key.key.verify_strict(msg.as_bytes(), &sig).unwrap();
     // And it verifies as a cosignature, with the ledger's signature.
     let (checked, time) = key.verify(&cosigned, &log_keys).unwrap();
-    assert_eq!((checked.size, checked.root, time), (7, [9; 32], 1_679_315_147));
+    assert_eq!(
+        (checked.size, checked.root, time),
+        (7, [9; 32], 1_679_315_147)
+    );
 }
 
 #[test]

@@ -72,10 +72,12 @@ pub async fn witness(
         Some(note) => {
             let (cp, _) = key.verify(note, log_keys).map_err(WitnessError::State)?;
             if &cp.origin != origin {
-                return Err(WitnessError::State(CosignatureError::NotLogSigned(format!(
-                    "the state is a checkpoint of {:?}, this ledger is {origin:?}",
-                    cp.origin
-                ))));
+                return Err(WitnessError::State(CosignatureError::NotLogSigned(
+                    format!(
+                        "the state is a checkpoint of {:?}, this ledger is {origin:?}",
+                        cp.origin
+                    ),
+                )));
             }
             Some(cp)
         }
@@ -118,7 +120,9 @@ pub async fn witness(
     match store.get_bytes(&published, None).await {
         Ok(bytes) => {
             let (there, _) = key.verify(&bytes, log_keys).map_err(|e| {
-                WitnessError::Refused(format!("{published} holds what is not this witness's cosignature: {e}"))
+                WitnessError::Refused(format!(
+                    "{published} holds what is not this witness's cosignature: {e}"
+                ))
             })?;
             if there.root != newest.root || there.size != newest.size {
                 return Err(WitnessError::Refused(format!(
@@ -220,7 +224,10 @@ pub async fn check_witnessed(
         if cp.origin != ledger.config().origin
             || ledger.layout().cosignature(witness.key_id(), cp.size) != object.key
         {
-            refused.push(format!("{}: a checkpoint of size {} of {:?}", object.key, cp.size, cp.origin));
+            refused.push(format!(
+                "{}: a checkpoint of size {} of {:?}",
+                object.key, cp.size, cp.origin
+            ));
             continue;
         }
         return Ok(
@@ -249,7 +256,10 @@ pub async fn check_witnessed(
         );
     }
     Ok(WitnessVerdict::NotWitnessed(if refused.is_empty() {
-        format!("no checkpoint cosigned by {} under {prefix}", witness.label())
+        format!(
+            "no checkpoint cosigned by {} under {prefix}",
+            witness.label()
+        )
     } else {
         format!(
             "no valid cosignature by {} under {prefix}: {}",

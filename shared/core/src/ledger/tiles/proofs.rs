@@ -127,7 +127,11 @@ impl<'a> TileLog<'a> {
             let index = first
                 .checked_add(i as u64)
                 .filter(|&n| n < tree_size)
-                .ok_or_else(|| TilesError::Proof(format!("leaf {first}+{i} is not in the tree of {tree_size}")))?;
+                .ok_or_else(|| {
+                    TilesError::Proof(format!(
+                        "leaf {first}+{i} is not in the tree of {tree_size}"
+                    ))
+                })?;
             let proof = self
                 .prove_with(&mut fetched, tree_size, root, |r| {
                     tlog_tiles::prove_record(tree_size, index, r)

@@ -11,6 +11,7 @@
 //! the wrong one. Without a verified signature nothing is named: the root could be the
 //! attacker's.
 
+use super::report::{Failure, LedgerCheck};
 use crate::ledger::Ledger;
 use crate::ledger::merkle::Hash;
 use crate::ledger::tiles::TileLog;
@@ -43,4 +44,33 @@ pub(super) async fn first_altered_leaves(
         );
     }
     found
+}
+
+/// The `[root]` failure of block `position` in `failures`, completed with what the tiles said.
+pub(super) fn name_altered_leaf(
+    failures: &mut [Failure],
+    position: u64,
+    located: Result<Option<u64>, String>,
+) {
+    let Some(failure) = failures
+        .iter_mut()
+        .find(|f| f.check == LedgerCheck::Root && f.block == Some(position))
+    else {
+        return;
+    };
+    match located {
+        Ok(Some(leaf)) => {
+            failure.leaf = Some(leaf);
+            failure.message.push_str(&format!(
+                "; leaf {leaf} is the first whose record differs from the one the signed tree \
+                 holds (inclusion proofs from tiles, authenticated against the block's signed root)"
+            ));
+        }
+        Ok(None) => failure.message.push_str(
+            "; every leaf is the one the signed tree holds: the root was computed from a wrong base",
+        ),
+        Err(why) => failure
+            .message
+            .push_str(&format!("; the altered leaf cannot be named from tiles: {why}")),
+    }
 }

@@ -32,7 +32,7 @@ use super::duplicates::ExactDuplicates;
 use super::pinned::{PrefixTree, check_pinned};
 use super::prefixes::{PREFIX_BYTES, PrefixSet};
 use super::report::{Failure, LedgerCheck, Trust, VerifyReport};
-use super::root_leaf::{MAX_LEADS, RootLead};
+use super::root_leaf::{MAX_LEADS, RootLead, name_altered_leaf};
 
 /// Most blocks in one window.
 pub(super) const WINDOW_BLOCKS: usize = 256;
@@ -425,27 +425,7 @@ impl StreamVerifier {
 
     /// What the tiles said of the `[root]` failure of block `position`.
     pub fn root_located(&mut self, position: u64, located: Result<Option<u64>, String>) {
-        let Some(failure) = self
-            .failures
-            .iter_mut()
-            .find(|f| f.check == LedgerCheck::Root && f.block == Some(position))
-        else {
-            return;
-        };
-        match located {
-            Ok(Some(leaf)) => {
-                failure.leaf = Some(leaf);
-                failure.message.push_str(&format!(
-                    "; leaf {leaf} is the first whose record differs from the one the signed tree holds (inclusion proofs from tiles, authenticated against the block's signed root)"
-                ));
-            }
-            Ok(None) => failure.message.push_str(
-                "; every leaf is the one the signed tree holds: the root was computed from a wrong base",
-            ),
-            Err(why) => failure
-                .message
-                .push_str(&format!("; the altered leaf cannot be named from tiles: {why}")),
-        }
+        name_altered_leaf(&mut self.failures, position, located);
     }
 
     /// The report, once every block (and every block to read again) has passed, with the time
