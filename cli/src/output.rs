@@ -80,10 +80,6 @@ impl Rows {
         self.cells.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.cells.len()
-    }
-
     /// The rows in `format`, as text.
     pub fn render(&self, format: OutputFormat) -> Result<String, OutputError> {
         match format {

@@ -160,7 +160,11 @@ fn screenshot_figures(png_path: &Path) -> (usize, f64, u32, u32) {
     let pixels = buf[..info.buffer_size()].chunks(channels);
     let total = (info.width * info.height) as usize;
     for px in pixels {
-        let rgb = [px[0], px[channels.min(3) - 2], px[channels.min(3) - 1]];
+        let rgb = if channels >= 3 {
+            [px[0], px[1], px[2]]
+        } else {
+            [px[0], px[0], px[0]]
+        };
         colours.insert(rgb);
         if rgb != [255, 255, 255] {
             non_white += 1;
@@ -345,12 +349,7 @@ async fn ingest_query_and_report_on_s3_with_the_report_rendered_by_chromium() {
         .filter(|o| o["sha256"].is_string())
         .map(|o| {
             (
-                o["key"]
-                    .as_str()
-                    .unwrap()
-                    .strip_prefix(&prefix)
-                    .unwrap()
-                    .to_string(),
+                o["key"].as_str().unwrap().to_string(),
                 o["sha256"].as_str().unwrap().to_string(),
             )
         })
