@@ -232,7 +232,11 @@ impl ReportView {
         }
         // Rows without a header: the table of a summary is its lines.
         let table = rows.render(OutputFormat::Table).unwrap_or_default();
-        let mut out: String = table.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        let mut out: String = table
+            .lines()
+            .skip(1)
+            .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l)))
+            .collect();
         match &report.ledger {
             Ok(ledger) => {
                 let _ = writeln!(
