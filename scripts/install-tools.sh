@@ -15,6 +15,30 @@ stamp="$tools/.installed-seaweedfs-$SEAWEEDFS_VERSION-boto3-$BOTO3_VERSION-duckd
 
 installed() { [ -f "$stamp" ] && [ -x "$venv/bin/weed" ]; }
 
+# Debian's chromium renders `custody report` headless in the report test (a screenshot and the
+# DOM): installed with apt-get only when missing (root, as on CI; otherwise said and skipped).
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-tools: /usr/bin/chromium is missing; install Debian's chromium package (apt-get install chromium) for the report test" >&2
+    return 0
+  fi
+  local apt_lock="$tools/.apt.lock"
+  mkdir -p "$tools"
+  (
+    if command -v flock >/dev/null 2>&1; then flock 8; fi
+    if [ ! -x /usr/bin/chromium ]; then
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq >/dev/null
+      apt-get install -y -qq --no-install-recommends chromium >/dev/null
+      echo "install-tools: installed $(/usr/bin/chromium --version 2>/dev/null)" >&2
+    fi
+  ) 8>"$apt_lock"
+}
+ensure_chromium
+
 if installed; then
   exit 0
 fi

@@ -38,18 +38,18 @@ pub struct KeygenArgs {
 #[derive(Args)]
 pub struct LedgerArgs {
     /// `s3://bucket/prefix` or a local folder holding the ledger.
-    ledger: String,
+    pub(crate) ledger: String,
     /// Checkpoint origin every checkpoint must name; default: the one name of the keys given
     /// with --key (required when they carry several names).
     #[arg(long)]
-    origin: Option<String>,
+    pub(crate) origin: Option<String>,
     /// A verifier key file (C2SP vkey) to trust; repeatable. Without it, the keys published
     /// beside the ledger are trusted.
     #[arg(long = "key")]
-    keys: Vec<PathBuf>,
+    pub(crate) keys: Vec<PathBuf>,
     /// S3 endpoint (e.g. http://127.0.0.1:8333); path-style addressing is used with it.
     #[arg(long, visible_alias = "endpoint-url", env = "CUSTODY_S3_ENDPOINT")]
-    endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
     /// AWS region of the ledger bucket.
     #[arg(long)]
     region: Option<String>,

@@ -2,6 +2,9 @@
 
 mod commands;
 mod ledger_cmds;
+mod output;
+mod progress;
+mod report;
 
 use std::process::ExitCode;
 
@@ -34,6 +37,9 @@ enum Command {
     Demo(commands::demo::DemoArgs),
     /// Generate an Ed25519 ledger signing key pair and print its key id.
     Keygen(ledger_cmds::KeygenArgs),
+    /// Write a self-contained HTML (or JSON) report for a matter, conversation or export job:
+    /// summary, conversations, attestations, the verified checkpoint, commands to re-verify.
+    Report(report::ReportArgs),
     /// Verify a whole ledger (exit 0 intact, 1 tampering or mismatch, 2 could not run).
     Verify(ledger_cmds::VerifyArgs),
     /// Write an offline receipt (record, inclusion proof, signed checkpoint) for one record.
@@ -61,6 +67,7 @@ async fn main() -> ExitCode {
         Command::Index(args) => commands::index::index_cmd(args).await,
         Command::Demo(args) => commands::demo::demo_cmd(args).await,
         Command::Release(args) => commands::release::release_cmd(args).await,
+        Command::Report(args) => report::report_cmd(args).await,
         Command::Keygen(args) => Ok(ledger_cmds::keygen(args)),
         Command::Verify(args) => Ok(ledger_cmds::verify(args).await),
         Command::Receipt(args) => Ok(ledger_cmds::receipt(args).await),

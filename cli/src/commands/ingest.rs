@@ -8,12 +8,14 @@ use clap::Args;
 use custody_aws::services::{self, Settings};
 use custody_core::export::{Manifest, StartingPoint};
 use custody_core::hold::RunContext;
-use custody_core::ingest::{IngestReport, Integration, ProgressOutput, ingest};
+use custody_core::ingest::{IngestReport, Integration, ingest};
 use custody_core::ledger::Who;
 use custody_core::store::ObjectStore;
 
 use super::endpoint::Endpoint;
-use super::ingest_report::{print_report, report_json};
+use super::ingest_report::{ReportView, report_json};
+use crate::output::OutputFormat;
+use crate::progress::RunProgress;
 
 #[derive(Args, Debug)]
 pub struct IngestArgs {
@@ -66,9 +68,16 @@ pub struct IngestArgs {
     /// hold policy, a new matter or mechanism, to them).
     #[arg(long)]
     pub revisit: bool,
-    /// No progress line on standard error.
+    /// No progress on standard error.
     #[arg(long)]
     pub quiet: bool,
+    /// One block per object (its version, digest, hold steps and findings) before the summary.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// The findings as rows: table (default on a terminal, with the summary), json (one finding
+    /// per line; the default otherwise) or csv. The summary then goes to standard error.
+    #[arg(long, value_enum, conflicts_with = "json")]
+    pub output: Option<OutputFormat>,
     #[command(flatten)]
     pub endpoint: Endpoint,
 }
@@ -106,21 +115,26 @@ pub async fn ingest_cmd(args: IngestArgs) -> Result<ExitCode> {
         config.integration = Integration::SubmitOnly;
     }
     config.skip_recorded = !args.revisit;
-    config.progress = if args.quiet {
-        ProgressOutput::Off
-    } else {
-        ProgressOutput::Stderr
-    };
+    let progress = RunProgress::start(args.quiet);
+    config.progress = progress.output();
+    config.progress_counters = Some(progress.counters());
     let export = runtime.export.clone();
     let (start, source) =
         starting_point(&args, export.as_ref(), &runtime.config.scope.prefix).await?;
     let mut ctx = RunContext::new(source);
     ctx.who = local_who();
     let report = ingest(export, &runtime.ledger, &config, &start, &ctx).await;
+    let ended = progress.finish().await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report_json(&report))?);
     } else {
-        print_report(&report);
+        let view = ReportView {
+            prefix: runtime.config.scope.prefix.clone(),
+            verbose: args.verbose,
+            output: OutputFormat::resolve(args.output),
+            elapsed_secs: ended.elapsed_secs,
+        };
+        view.print(&report)?;
     }
     if let Some(error) = &report.run_error {
         eprintln!("custody: {error}; nothing was recorded");

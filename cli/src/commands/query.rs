@@ -12,10 +12,11 @@ use clap::Args;
 use custody_aws::open;
 use custody_aws::services::{self, Settings};
 use custody_core::ledger::{Ledger, LedgerConfig};
-use custody_core::query::{RecordFilter, find, find_indexed, parse_event};
+use custody_core::query::{Match, RecordFilter, find, find_indexed, parse_event};
 use custody_core::store::counting::CountingStore;
 
 use super::endpoint::Endpoint;
+use crate::output::{OutputFormat, Rows, printable};
 
 #[derive(Args, Debug)]
 pub struct QueryArgs {
@@ -35,6 +36,9 @@ pub struct QueryArgs {
     pub key_prefix: Option<String>,
     #[arg(long)]
     pub recording: Option<String>,
+    /// The Genesys export job the records name (not indexed: every block is scanned).
+    #[arg(long)]
+    pub export_job: Option<String>,
     /// observed, hold_applied, hashed, missing, unreferenced, mismatch, failed, …
     #[arg(long)]
     pub event: Option<String>,
@@ -48,6 +52,10 @@ pub struct QueryArgs {
     /// index.
     #[arg(long)]
     pub exhaustive: bool,
+    /// table (default on a terminal), json (one match per line: block, leaf index, record;
+    /// the default otherwise) or csv.
+    #[arg(long, value_enum)]
+    pub output: Option<OutputFormat>,
     #[command(flatten)]
     pub endpoint: Endpoint,
 }
@@ -63,8 +71,8 @@ fn parse_time(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
     .transpose()
 }
 
-/// Print every matching record as one JSON line (block, leaf index, record); on standard error,
-/// how it was answered and what it read.
+/// Print every matching record as a row (`--output`); on standard error, how it was answered and
+/// what it read. Exit 0 when something matched, 1 when nothing did.
 pub async fn query_cmd(args: QueryArgs) -> Result<ExitCode> {
     let settings = Settings {
         s3_endpoint: args.endpoint.endpoint_url.clone(),
@@ -78,6 +86,7 @@ pub async fn query_cmd(args: QueryArgs) -> Result<ExitCode> {
         key: args.key,
         key_prefix: args.key_prefix,
         recording: args.recording,
+        export_job: args.export_job,
         event: args
             .event
             .as_deref()
@@ -138,9 +147,7 @@ pub async fn query_cmd(args: QueryArgs) -> Result<ExitCode> {
         }
         answer.matches
     };
-    for m in &found {
-        println!("{}", serde_json::to_string(m)?);
-    }
+    rows_of(&found)?.print(OutputFormat::resolve(args.output))?;
     let usage = counting.usage();
     eprintln!(
         "read {} bytes in {} requests ({} list, {} head, {} get of which {} ranged)",
@@ -151,5 +158,45 @@ pub async fn query_cmd(args: QueryArgs) -> Result<ExitCode> {
         usage.gets,
         usage.ranged_gets
     );
+    if found.is_empty() {
+        eprintln!("custody: no record matched");
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One row per match: the table and CSV columns, and the match as stored for JSON.
+fn rows_of(found: &[Match]) -> Result<Rows> {
+    let mut rows = Rows::new(vec![
+        "block",
+        "leaf",
+        "at",
+        "event",
+        "conversation",
+        "key",
+        "version",
+        "sha256",
+        "matter",
+        "id",
+    ]);
+    for m in found {
+        let r = &m.record;
+        let text = |v: &Option<String>| printable(v.as_deref().unwrap_or(""));
+        rows.push(
+            vec![
+                m.block.to_string(),
+                m.leaf_index.to_string(),
+                r.at.clone(),
+                r.event.as_str().to_string(),
+                text(&r.why.conversation_id),
+                printable(&r.what.key),
+                text(&r.what.version_id),
+                text(&r.what.sha256),
+                text(&r.why.matter),
+                r.id.clone(),
+            ],
+            serde_json::to_value(m)?,
+        );
+    }
+    Ok(rows)
 }

@@ -39,6 +39,8 @@ pub struct RecordFilter {
     /// The object key starts with this.
     pub key_prefix: Option<String>,
     pub recording: Option<String>,
+    /// The Genesys export job the record names (not indexed: answered by scanning).
+    pub export_job: Option<String>,
     pub event: Option<EventKind>,
     /// The record's `at` is at or after this instant.
     pub since: Option<DateTime<Utc>>,
@@ -53,6 +55,7 @@ impl RecordFilter {
         };
         same(&self.conversation, &record.why.conversation_id)
             && same(&self.recording, &record.why.recording_id)
+            && same(&self.export_job, &record.why.export_job)
             && self.key.as_ref().is_none_or(|k| &record.what.key == k)
             && self
                 .key_prefix

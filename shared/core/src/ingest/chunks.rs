@@ -61,7 +61,12 @@ pub(super) async fn run_chunks(
                 Err(_) => break,
             }
         }
-        env.progress.discovered(objects);
+        let bytes = chunk
+            .iter()
+            .flat_map(|u| &u.discovery.objects)
+            .filter_map(|o| o.head().map(|h| h.size))
+            .sum();
+        env.progress.discovered(objects, bytes);
         if let Some(error) = run_error_in(&chunk) {
             return Some(Stop::Run(error));
         }
@@ -100,14 +105,15 @@ async fn run_chunk(
     let mut work = Vec::new();
     for (unit, recorded) in chunk.into_iter().zip(recorded) {
         if recorded {
-            let present = unit
+            let heads: Vec<u64> = unit
                 .discovery
                 .objects
                 .iter()
-                .filter(|o| o.head().is_some())
-                .count();
+                .filter_map(|o| o.head().map(|h| h.size))
+                .collect();
+            let present = heads.len();
             report.skipped += present;
-            env.progress.skipped(present);
+            env.progress.skipped(present, heads.iter().sum());
         } else {
             work.push(unit);
         }

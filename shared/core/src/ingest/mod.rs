@@ -44,7 +44,7 @@ mod unit;
 
 pub use chunks::{CHUNK_OBJECTS, CHUNK_WAIT};
 pub use integration::{Integration, RunLedger};
-pub use progress::{PROGRESS_EVERY, Progress, ProgressOutput};
+pub use progress::{PROGRESS_EVERY, Progress, ProgressOutput, ProgressSnapshot, human_bytes};
 pub use records::hashed_record;
 pub use report::{IngestReport, ObjectLine, RunError, SHOWN, ShownFinding};
 
@@ -65,6 +65,9 @@ pub struct IngestConfig {
     pub skip_recorded: bool,
     /// Where the periodic progress line goes.
     pub progress: ProgressOutput,
+    /// Counters shared with the caller, who draws its own progress from
+    /// [`Progress::snapshot`] (a fresh set when `None`).
+    pub progress_counters: Option<Arc<Progress>>,
     /// Objects a chunk gathers before it is submitted ([`CHUNK_OBJECTS`]); whole units only.
     pub chunk_objects: usize,
     /// How long a chunk waits for discovery before it is submitted anyway ([`CHUNK_WAIT`]).
@@ -83,6 +86,7 @@ impl IngestConfig {
             integration: Integration::Inline,
             skip_recorded: true,
             progress: ProgressOutput::Log,
+            progress_counters: None,
             chunk_objects: CHUNK_OBJECTS,
             chunk_wait: CHUNK_WAIT,
         }
@@ -115,7 +119,7 @@ pub async fn ingest(
             .notes
             .push(format!("superseded versions were not looked for: {why}"));
     }
-    let progress = Progress::new();
+    let progress = config.progress_counters.clone().unwrap_or_default();
     let env = unit::RunEnv {
         export: export.clone(),
         ledger,

@@ -5,7 +5,9 @@
 //! custody: 12000 discovered, 3000 already recorded, 8000 marked, 7990 hashed (1.2 GiB, 41.0 MiB/s), 7800 submitted in 4 chunk(s), 35 s
 //! ```
 //!
-//! The CLI writes it to stderr; the functions log it (`tracing`, level info).
+//! The CLI writes it to stderr; the functions log it (`tracing`, level info). A caller that
+//! draws its own progress (the CLI's bar on a terminal) hands the run a shared [`Progress`]
+//! (`IngestConfig::progress_counters`) and reads [`Progress::snapshot`] as often as it likes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -38,6 +40,28 @@ pub struct Progress {
     bytes_hashed: AtomicU64,
     submitted: AtomicU64,
     chunks: AtomicU64,
+    discovered_bytes: AtomicU64,
+    skipped_bytes: AtomicU64,
+}
+
+/// The counters of a run at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ProgressSnapshot {
+    /// Objects discovery delivered so far (present or not).
+    pub discovered: u64,
+    /// The bytes of the present objects discovered so far.
+    pub discovered_bytes: u64,
+    /// Present versions skipped as already recorded, and their bytes.
+    pub skipped: u64,
+    pub skipped_bytes: u64,
+    pub marked: u64,
+    pub hashed: u64,
+    pub bytes_hashed: u64,
+    /// Records submitted, in how many chunks.
+    pub submitted: u64,
+    pub chunks: u64,
+    /// Seconds since the run started.
+    pub elapsed_secs: f64,
 }
 
 impl Default for Progress {
@@ -57,15 +81,36 @@ impl Progress {
             bytes_hashed: AtomicU64::new(0),
             submitted: AtomicU64::new(0),
             chunks: AtomicU64::new(0),
+            discovered_bytes: AtomicU64::new(0),
+            skipped_bytes: AtomicU64::new(0),
         }
     }
 
-    pub(super) fn discovered(&self, n: usize) {
+    pub(super) fn discovered(&self, n: usize, bytes: u64) {
         self.discovered.fetch_add(n as u64, Ordering::Relaxed);
+        self.discovered_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    pub(super) fn skipped(&self, n: usize) {
+    pub(super) fn skipped(&self, n: usize, bytes: u64) {
         self.skipped.fetch_add(n as u64, Ordering::Relaxed);
+        self.skipped_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The counters as they stand.
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ProgressSnapshot {
+            discovered: get(&self.discovered),
+            discovered_bytes: get(&self.discovered_bytes),
+            skipped: get(&self.skipped),
+            skipped_bytes: get(&self.skipped_bytes),
+            marked: get(&self.marked),
+            hashed: get(&self.hashed),
+            bytes_hashed: get(&self.bytes_hashed),
+            submitted: get(&self.submitted),
+            chunks: get(&self.chunks),
+            elapsed_secs: self.started.elapsed().as_secs_f64(),
+        }
     }
 
     pub(super) fn marked(&self, n: usize) {
@@ -126,7 +171,8 @@ impl Progress {
     }
 }
 
-fn human_bytes(bytes: f64) -> String {
+/// Bytes in binary units (`214.7 MiB`).
+pub fn human_bytes(bytes: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes;
     let mut unit = 0;
@@ -148,8 +194,8 @@ mod tests {
     #[test]
     fn the_line_counts_what_the_pipeline_reported() {
         let progress = Progress::new();
-        progress.discovered(10);
-        progress.skipped(3);
+        progress.discovered(10, 4096);
+        progress.skipped(3, 1024);
         progress.marked(7);
         progress.hashed(2048);
         progress.submitted(21);
@@ -162,5 +208,15 @@ mod tests {
             line.contains("21 record(s) submitted in 1 chunk(s)"),
             "{line}"
         );
+        let snapshot = progress.snapshot();
+        assert_eq!(
+            (
+                snapshot.discovered,
+                snapshot.discovered_bytes,
+                snapshot.skipped_bytes
+            ),
+            (10, 4096, 1024)
+        );
+        assert_eq!((snapshot.hashed, snapshot.bytes_hashed), (1, 2048));
     }
 }

@@ -444,3 +444,35 @@ async fn index_block_is_idempotent_and_refuses_an_object_with_other_content() {
         Err(QueryIndexError::Block { .. })
     ));
 }
+
+#[test]
+fn the_export_job_filter_matches_only_records_naming_that_job() {
+    let mut record = record(1, 0);
+    let filter = |job: &str| RecordFilter {
+        export_job: Some(job.to_string()),
+        ..RecordFilter::default()
+    };
+    assert!(!filter("job-1").matches(&record), "a record naming no job");
+    record.why.export_job = Some("job-1".to_string());
+    assert!(filter("job-1").matches(&record));
+    assert!(!filter("job-2").matches(&record));
+    assert!(!filter("job-1").is_empty());
+}
+
+#[tokio::test]
+async fn an_export_job_query_is_answered_by_scanning() {
+    let w = world().await;
+    fill(&w.ledger, 0, 2, 2).await;
+    catch_up(&w.ledger).await.unwrap();
+    let answer = find_indexed(
+        &w.ledger,
+        &RecordFilter {
+            export_job: Some("job-1".into()),
+            ..RecordFilter::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(answer.matches.is_empty());
+    assert_eq!(answer.plan.blocks_scanned, 2, "{:?}", answer.plan);
+}
