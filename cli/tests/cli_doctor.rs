@@ -59,7 +59,12 @@ async fn doctor_exits_0_when_all_is_well_1_naming_what_is_missing_2_when_it_cann
     let out = doctor(&world, admin, &both);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let table = String::from_utf8_lossy(&out.stdout);
-    for expected in ["versioning", "object lock", "default retention", "s3:PutObjectLegalHold"] {
+    for expected in [
+        "versioning",
+        "object lock",
+        "default retention",
+        "s3:PutObjectLegalHold",
+    ] {
         assert!(table.contains(expected), "{expected} missing:\n{table}");
     }
     // SeaweedFS delivers no events: said so, not passed and not failed.
@@ -87,7 +92,12 @@ async fn doctor_exits_0_when_all_is_well_1_naming_what_is_missing_2_when_it_cann
     let mut json_args = both.to_vec();
     json_args.push("--json");
     let out = doctor(&world, keys(restricted), &json_args);
-    assert_eq!(out.status.code(), Some(1), "without {removed}: {}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "without {removed}: {}",
+        text(&out)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["healthy"], false);
     let failed: Vec<&Value> = report["checks"]
@@ -100,26 +110,55 @@ async fn doctor_exits_0_when_all_is_well_1_naming_what_is_missing_2_when_it_cann
     for check in &failed {
         let name = check["name"].as_str().unwrap();
         assert_eq!(coarse_action(name).unwrap(), Some("Tagging"), "{check:#}");
-        assert!(check["detail"].as_str().unwrap().contains("AccessDenied"), "{check:#}");
         assert!(
-            check["fix"].as_str().unwrap().starts_with(&format!("grant {name} on arn:aws:s3:::")),
+            check["detail"].as_str().unwrap().contains("AccessDenied"),
+            "{check:#}"
+        );
+        assert!(
+            check["fix"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("grant {name} on arn:aws:s3:::")),
             "{check:#}"
         );
     }
     let out = doctor(&world, keys(restricted), &both);
     assert_eq!(out.status.code(), Some(1));
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("FAIL") && table.contains("fix: grant s3:PutObjectTagging"), "{table}");
+    assert!(
+        table.contains("FAIL") && table.contains("fix: grant s3:PutObjectTagging"),
+        "{table}"
+    );
 
     // Could not run: refused credentials, a bucket that does not exist, bad arguments.
-    let out = doctor(&world, ("custody-test-nobody", "wrong-secret-0123456789"), &both);
+    let out = doctor(
+        &world,
+        ("custody-test-nobody", "wrong-secret-0123456789"),
+        &both,
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("credentials"), "{}", text(&out));
-    let out = doctor(&world, admin, &["--export", "s3://custody-no-such-bucket-here/x/"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("credentials"),
+        "{}",
+        text(&out)
+    );
+    let out = doctor(
+        &world,
+        admin,
+        &["--export", "s3://custody-no-such-bucket-here/x/"],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no such bucket"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no such bucket"),
+        "{}",
+        text(&out)
+    );
     let out = doctor(&world, admin, &["--export", "exports/without-scheme"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let out = doctor(&world, admin, &["--role", "janitor", "--ledger", ledger.as_str()]);
+    let out = doctor(
+        &world,
+        admin,
+        &["--role", "janitor", "--ledger", ledger.as_str()],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }

@@ -160,7 +160,8 @@ impl SeaweedFs {
             .context("creating a data folder")?
             .keep();
         let creds = data.join("s3-identities.json");
-        std::fs::write(&creds, credentials_json(identities)).context("writing the S3 identities")?;
+        std::fs::write(&creds, credentials_json(identities))
+            .context("writing the S3 identities")?;
         let ports = free_ports(PORT_FLAGS.len())?;
         // Sockets a killed server left behind on ports that are free again.
         remove_grpc_sockets(&ports);
@@ -425,14 +426,14 @@ pub fn install_tools() -> Result<PathBuf> {
 }
 
 fn credentials_json(extra: &[IdentitySpec]) -> String {
-    let builtin = [Identity::Admin, Identity::Limited].into_iter().map(|identity| {
-        IdentitySpec {
+    let builtin = [Identity::Admin, Identity::Limited]
+        .into_iter()
+        .map(|identity| IdentitySpec {
             name: format!("{identity:?}").to_lowercase(),
             access_key_id: identity.access_key_id().to_string(),
             secret_access_key: identity.secret_access_key().to_string(),
             actions: identity.actions().iter().map(|a| a.to_string()).collect(),
-        }
-    });
+        });
     let identities: Vec<serde_json::Value> = builtin
         .chain(extra.iter().cloned())
         .map(|identity| {

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use custody_aws::doctor::{self, Place, Role, Status, Target};
+use custody_aws::doctor::{self, Place, Role, Target};
 use custody_aws::open;
 use custody_aws::s3::StaticCredentials;
 use custody_aws::services::Settings;
@@ -16,7 +16,7 @@ use custody_tagger::Invoker;
 use custody_tests::privilege::{EXPORT_PREFIX, MARKING, PrivilegeWorld, template_role_actions};
 use custody_tests::template::{Template, coarse_action, covered_by, role_grants};
 use custody_tests::{Identity, IdentitySpec, workspace_root};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const ORIGIN: &str = "custody.test/least-privilege";
 
@@ -96,15 +96,17 @@ fn sequencer_settings(world: &PrivilegeWorld, keys: &Keys, who: StaticCredential
     }
 }
 
-async fn integrate(world: &PrivilegeWorld, keys: &Keys, who: StaticCredentials) {
+/// Integrates the pending submissions as `who`; the problems the rounds reported.
+async fn integrate(world: &PrivilegeWorld, keys: &Keys, who: StaticCredentials) -> Vec<String> {
     let ledger = sequencer_settings(world, keys, who)
         .ledger_writer()
         .await
         .unwrap();
     let rounds = ledger.integrate_all(None).await.unwrap();
-    for round in &rounds {
-        assert!(round.problems.is_empty(), "{:?}", round.problems);
-    }
+    rounds
+        .iter()
+        .flat_map(|r| r.problems.iter().cloned())
+        .collect()
 }
 
 /// The ledger as the auditor opens it (no signing key), as `who`.
@@ -126,7 +128,13 @@ async fn try_auditor_ledger(
     let opened = open(&world.ledger_url(), &settings.s3_options())
         .await
         .unwrap();
-    Ledger::open(opened.store, &opened.prefix, LedgerConfig::new(ORIGIN), None).await
+    Ledger::open(
+        opened.store,
+        &opened.prefix,
+        LedgerConfig::new(ORIGIN),
+        None,
+    )
+    .await
 }
 
 async fn records(world: &PrivilegeWorld) -> Vec<CustodyRecord> {
@@ -172,7 +180,10 @@ fn the_doctor_and_the_template_agree_on_every_roles_s3_actions() {
             ("ExportBucketName", "exports"),
             ("ExportPrefix", EXPORT_PREFIX),
             ("Marking", MARKING),
-            ("SigningKeySecretArn", "arn:aws:secretsmanager:us-east-1:1:secret:k-AbCdEf"),
+            (
+                "SigningKeySecretArn",
+                "arn:aws:secretsmanager:us-east-1:1:secret:k-AbCdEf",
+            ),
         ],
         &[("LedgerBucket", "ledger-bucket")],
     )
@@ -193,7 +204,10 @@ fn the_doctor_and_the_template_agree_on_every_roles_s3_actions() {
             .iter()
             .map(|n| n.action.to_string())
             .collect();
-        assert_eq!(granted, needed, "{role_id}: template grants vs doctor needs");
+        assert_eq!(
+            granted, needed,
+            "{role_id}: template grants vs doctor needs"
+        );
     }
     // Every S3 grant maps to a SeaweedFS action.
     let actions = template_role_actions("exports", "ledger-bucket").unwrap();
@@ -220,15 +234,23 @@ async fn the_template_roles_hold_hash_integrate_and_verify() {
     let keys = signing_key();
     let tagger = tagger_settings(&world, &keys, credentials(world.role("tagger")));
     let services = tagger.services().await.unwrap();
-    let response = custody_tagger::handle(&services, &world.s3_put_event(&meta1()).unwrap(), &invoker("lp-1"))
-        .await
-        .unwrap();
+    let response = custody_tagger::handle(
+        &services,
+        &world.s3_put_event(&meta1()).unwrap(),
+        &invoker("lp-1"),
+    )
+    .await
+    .unwrap();
     let summary = &response["summary"];
     assert_eq!(summary["hashed"], 2, "{response:#}");
     assert_eq!(summary["held"], 2, "{response:#}");
-    assert_eq!(summary["findings"], json!({}), "{response:#}");
+    assert!(
+        summary["findings"].as_object().is_none_or(|f| f.is_empty()),
+        "{response:#}"
+    );
 
-    integrate(&world, &keys, credentials(world.role("sequencer"))).await;
+    let problems = integrate(&world, &keys, credentials(world.role("sequencer"))).await;
+    assert!(problems.is_empty(), "{problems:#?}");
 
     let ledger = auditor_ledger(&world, credentials(world.role("auditor"))).await;
     let answer = custody_auditor::handle(&ledger, &verify_request()).await;
@@ -240,12 +262,17 @@ async fn the_template_roles_hold_hash_integrate_and_verify() {
     for key in [meta1(), rec1()] {
         for kind in [EventKind::HoldApplied, EventKind::Hashed] {
             assert!(
-                recorded.iter().any(|r| r.what.key == key && r.event == kind),
+                recorded
+                    .iter()
+                    .any(|r| r.what.key == key && r.event == kind),
                 "{key}: no {kind:?} record"
             );
         }
     }
-    assert!(recorded.iter().all(|r| r.outcome.error.is_none()), "{recorded:#?}");
+    assert!(
+        recorded.iter().all(|r| r.outcome.error.is_none()),
+        "{recorded:#?}"
+    );
 
     // The doctor agrees: every role's permissions are there.
     for (role, name) in [(Role::Tagger, "tagger"), (Role::Auditor, "auditor")] {
@@ -276,7 +303,9 @@ async fn without_any_one_coarse_action_the_denial_is_explained_not_a_crash() {
     let mut world = PrivilegeWorld::start("lp-without").await.unwrap();
     let keys = signing_key();
     let mut explained_records = 0;
-    let without = world.without.clone();
+    // The tagger's removals first: the auditor's then find a ledger with something to read.
+    let mut without = world.without.clone();
+    without.sort_by_key(|(role, _, _)| role != "tagger");
     let mut lines = Vec::new();
     for (n, (role, removed, identity)) in without.iter().enumerate() {
         let still_covered = covered_by(removed, &identity.actions);
@@ -324,13 +353,18 @@ async fn without_any_one_coarse_action_the_denial_is_explained_not_a_crash() {
                     },
                 };
                 integrate(&world, &keys, admin()).await;
-                let version = world.versions[&meta1()].clone();
+                let current = [
+                    world.versions[&meta1()].clone(),
+                    world.versions[&rec1()].clone(),
+                ];
                 let denied: Vec<CustodyRecord> = records(&world)
                     .await
                     .into_iter()
                     .filter(|r| {
-                        r.what.version_id.as_deref() == Some(version.as_str())
-                            || r.what.key == rec1()
+                        r.what
+                            .version_id
+                            .as_ref()
+                            .is_some_and(|v| current.contains(v))
                     })
                     .filter(|r| {
                         r.outcome.error.as_ref().and_then(|e| e.code.as_deref())
@@ -373,7 +407,9 @@ async fn without_any_one_coarse_action_the_denial_is_explained_not_a_crash() {
                 }
                 format!(
                     "auditor: {} {}",
-                    status.map_or("start-up error".to_string(), |s| format!("/verify answered {s}")),
+                    status.map_or("start-up error".to_string(), |s| format!(
+                        "/verify answered {s}"
+                    )),
                     text.chars().take(120).collect::<String>()
                 )
             }

@@ -81,7 +81,11 @@ pub fn role_grants(template: &Template, role_id: &str) -> Result<Vec<Grant>> {
             if s.get("Effect").and_then(Value::as_str) != Some("Allow") {
                 continue;
             }
-            let sid = s.get("Sid").and_then(Value::as_str).unwrap_or("?").to_string();
+            let sid = s
+                .get("Sid")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string();
             for action in strings(s.get("Action"))? {
                 for resource in strings(s.get("Resource"))? {
                     out.push(Grant {
@@ -142,13 +146,7 @@ pub fn seaweed_action(grant: &Grant) -> Result<Option<String>> {
     let path = grant
         .resource
         .strip_prefix("arn:aws:s3:::")
-        .ok_or_else(|| {
-            anyhow!(
-                "{} {}: not an S3 resource ARN",
-                grant.sid,
-                grant.resource
-            )
-        })?;
+        .ok_or_else(|| anyhow!("{} {}: not an S3 resource ARN", grant.sid, grant.resource))?;
     Ok(Some(format!("{coarse}:{path}")))
 }
 

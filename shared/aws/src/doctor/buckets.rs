@@ -178,7 +178,12 @@ pub async fn check(client: &S3, place: &Place, expect: Expect, checks: &mut Vec<
         }
     );
     match (enabled, expect.object_lock) {
-        (true, _) => checks.push(Check::pass(Area::Bucket, &subject, "object lock", "Enabled")),
+        (true, _) => checks.push(Check::pass(
+            Area::Bucket,
+            &subject,
+            "object lock",
+            "Enabled",
+        )),
         (false, true) => checks.push(Check::fail(
             Area::Bucket,
             &subject,
@@ -230,7 +235,12 @@ pub async fn check(client: &S3, place: &Place, expect: Expect, checks: &mut Vec<
 }
 
 /// Default encryption, and with SSE-KMS whether an object can be decrypted.
-pub async fn check_kms(client: &S3, place: &Place, sample: Option<&Sample>, checks: &mut Vec<Check>) {
+pub async fn check_kms(
+    client: &S3,
+    place: &Place,
+    sample: Option<&Sample>,
+    checks: &mut Vec<Check>,
+) {
     let subject = format!("s3://{}", place.bucket);
     let bucket = place.bucket.as_str();
     let mut kms_key = None;
@@ -244,8 +254,9 @@ pub async fn check_kms(client: &S3, place: &Place, sample: Option<&Sample>, chec
                 .and_then(|c| c.rules().first())
                 .and_then(|r| r.apply_server_side_encryption_by_default());
             let detail = match default {
-                Some(d) if *d.sse_algorithm() == ServerSideEncryption::AwsKms
-                    || *d.sse_algorithm() == ServerSideEncryption::AwsKmsDsse =>
+                Some(d)
+                    if *d.sse_algorithm() == ServerSideEncryption::AwsKms
+                        || *d.sse_algorithm() == ServerSideEncryption::AwsKmsDsse =>
                 {
                     kms_key = Some(d.kms_master_key_id().unwrap_or("aws/s3").to_string());
                     format!(
@@ -257,7 +268,12 @@ pub async fn check_kms(client: &S3, place: &Place, sample: Option<&Sample>, chec
                 Some(d) => d.sse_algorithm().as_str().to_string(),
                 None => "no rule (S3 encrypts new objects with SSE-S3)".to_string(),
             };
-            checks.push(Check::pass(Area::Encryption, &subject, "default encryption", detail));
+            checks.push(Check::pass(
+                Area::Encryption,
+                &subject,
+                "default encryption",
+                detail,
+            ));
         }
         Err(e) if e.code.as_deref() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
             checks.push(Check::pass(
@@ -317,8 +333,11 @@ pub async fn check_kms(client: &S3, place: &Place, sample: Option<&Sample>, chec
             "kms:Decrypt",
             format!("read one byte of {} through {key_name}", sample.key),
         ),
-        Err(e) if e.code.as_deref().is_some_and(|c| c.to_ascii_uppercase().contains("KMS"))
-            || (is_denied(&e) && e.message.to_ascii_lowercase().contains("kms")) =>
+        Err(e)
+            if e.code
+                .as_deref()
+                .is_some_and(|c| c.to_ascii_uppercase().contains("KMS"))
+                || (is_denied(&e) && e.message.to_ascii_lowercase().contains("kms")) =>
         {
             Check::fail(
                 Area::Encryption,

@@ -110,7 +110,10 @@ pub async fn check(
             Area::Events,
             &subject,
             name,
-            format!("queue notification for s3:ObjectCreated to {}", queues.join(", ")),
+            format!(
+                "queue notification for s3:ObjectCreated to {}",
+                queues.join(", ")
+            ),
         ),
         _ if empty && custom_endpoint.is_some() => Check::unknown(
             Area::Events,

@@ -95,7 +95,11 @@ pub fn role_needs(role: Role, marking: &Marking) -> Vec<Need> {
     match role {
         Role::Tagger => {
             out.push(bucket("s3:ListBucket", Export, "discovers the export"));
-            out.push(object("s3:GetObject", Export, "reads metadata and manifests"));
+            out.push(object(
+                "s3:GetObject",
+                Export,
+                "reads metadata and manifests",
+            ));
             out.push(object(
                 "s3:GetObjectVersion",
                 Export,
@@ -193,7 +197,11 @@ fn ledger_append() -> [Need; 3] {
             Which::Ledger,
             "creates submissions and blocks (If-None-Match)",
         ),
-        bucket("s3:ListBucket", Which::Ledger, "lists submissions and blocks"),
+        bucket(
+            "s3:ListBucket",
+            Which::Ledger,
+            "lists submissions and blocks",
+        ),
     ]
 }
 
@@ -231,7 +239,11 @@ mod tests {
         assert!(lock_only.contains(&"s3:PutObjectLegalHold"));
         assert!(!lock_only.contains(&"s3:PutObjectTagging"));
         let all = actions(Marking::ALL);
-        for a in ["s3:PutObject", "s3:AbortMultipartUpload", "s3:PutObjectTagging"] {
+        for a in [
+            "s3:PutObject",
+            "s3:AbortMultipartUpload",
+            "s3:PutObjectTagging",
+        ] {
             assert!(all.contains(&a), "{a}");
         }
         let auditor: Vec<_> = role_needs(Role::Auditor, &Marking::ALL)

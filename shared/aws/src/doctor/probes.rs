@@ -190,7 +190,12 @@ async fn probe(
         "s3:GetObject" => judge(
             answer(
                 "HeadObject",
-                client.head_object().bucket(bucket).key(&read_key).send().await,
+                client
+                    .head_object()
+                    .bucket(bucket)
+                    .key(&read_key)
+                    .send()
+                    .await,
             ),
             &[],
         ),
@@ -406,8 +411,7 @@ pub async fn secret(arn: Option<&str>, s3: &S3Options) -> Check {
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
     if let Some(region) = &s3.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
