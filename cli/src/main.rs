@@ -35,6 +35,9 @@ enum Command {
     Release(commands::release::ReleaseArgs),
     /// The whole job on the bundled samples, offline, with no AWS account.
     Demo(commands::demo::DemoArgs),
+    /// Check a deployment before it runs: buckets, event delivery, encryption and every permission
+    /// the role needs, with calls that change nothing (exit 0 all good, 1 problems, 2 could not run).
+    Doctor(commands::doctor::DoctorArgs),
     /// Generate an Ed25519 ledger signing key pair and print its key id.
     Keygen(ledger_cmds::KeygenArgs),
     /// Write a self-contained HTML (or JSON) report for a matter, conversation or export job:
@@ -68,6 +71,7 @@ async fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::demo_cmd(args).await,
         Command::Release(args) => commands::release::release_cmd(args).await,
         Command::Report(args) => report::report_cmd(args).await,
+        Command::Doctor(args) => commands::doctor::doctor_cmd(args).await,
         Command::Keygen(args) => Ok(ledger_cmds::keygen(args)),
         Command::Verify(args) => Ok(ledger_cmds::verify(args).await),
         Command::Receipt(args) => Ok(ledger_cmds::receipt(args).await),

@@ -24,6 +24,8 @@ use custody_core::store::BucketSpec;
 pub mod backend;
 pub mod fault_proxy;
 pub mod generated_export;
+pub mod privilege;
+pub mod template;
 pub mod watched;
 
 pub use backend::Backend;
@@ -57,6 +59,36 @@ impl Identity {
         match self {
             Identity::Admin => &["Admin", "Read", "Write", "List", "Tagging"],
             Identity::Limited => &["Read", "Write", "List"],
+        }
+    }
+}
+
+/// An identity of the server's identity file beside the built-in ones: its keys and its
+/// SeaweedFS actions (`Read`, `Write:bucket/prefix*`, ...; see [`template`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentitySpec {
+    pub name: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub actions: Vec<String>,
+}
+
+impl IdentitySpec {
+    /// An identity named `name` with keys derived from the name.
+    pub fn new(name: &str, actions: Vec<String>) -> IdentitySpec {
+        IdentitySpec {
+            name: name.to_string(),
+            access_key_id: format!("custody-test-{name}"),
+            secret_access_key: format!("custody-test-{name}-secret-0123456789"),
+            actions,
+        }
+    }
+
+    pub fn credentials(&self) -> StaticCredentials {
+        StaticCredentials {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: None,
         }
     }
 }
@@ -103,12 +135,17 @@ impl SeaweedFs {
 
     /// Installs the tools if needed and starts a private server; waits until S3 answers.
     pub async fn start() -> Result<SeaweedFs> {
+        Self::start_with(&[]).await
+    }
+
+    /// A private server whose identity file also holds `identities`.
+    pub async fn start_with(identities: &[IdentitySpec]) -> Result<SeaweedFs> {
         let weed = install_tools()?;
         let mut last_error = None;
         // A port picked as free can be taken by another process before weed binds it: retry
         // with fresh ports.
         for _ in 0..3 {
-            match Self::start_once(&weed).await {
+            match Self::start_once(&weed, identities).await {
                 Ok(server) => return Ok(server),
                 Err(e) => last_error = Some(e),
             }
@@ -116,14 +153,15 @@ impl SeaweedFs {
         Err(last_error.unwrap_or_else(|| anyhow!("SeaweedFS did not start")))
     }
 
-    async fn start_once(weed: &Path) -> Result<SeaweedFs> {
+    async fn start_once(weed: &Path, identities: &[IdentitySpec]) -> Result<SeaweedFs> {
         let data = tempfile::Builder::new()
             .prefix("custody-seaweedfs-")
             .tempdir()
             .context("creating a data folder")?
             .keep();
         let creds = data.join("s3-identities.json");
-        std::fs::write(&creds, credentials_json()).context("writing the S3 identities")?;
+        std::fs::write(&creds, credentials_json(identities))
+            .context("writing the S3 identities")?;
         let ports = free_ports(PORT_FLAGS.len())?;
         // Sockets a killed server left behind on ports that are free again.
         remove_grpc_sockets(&ports);
@@ -232,6 +270,14 @@ impl SeaweedFs {
                 session_token: None,
             }),
             ..S3Options::new(bucket)
+        }
+    }
+
+    /// Connection settings for `bucket` as one of the extra identities.
+    pub fn s3_options_for(&self, bucket: &str, identity: &IdentitySpec) -> S3Options {
+        S3Options {
+            credentials: Some(identity.credentials()),
+            ..self.s3_options(bucket, Identity::Admin)
         }
     }
 
@@ -379,17 +425,25 @@ pub fn install_tools() -> Result<PathBuf> {
         .map_err(|e| anyhow!(e))
 }
 
-fn credentials_json() -> String {
-    let identities: Vec<serde_json::Value> = [Identity::Admin, Identity::Limited]
+fn credentials_json(extra: &[IdentitySpec]) -> String {
+    let builtin = [Identity::Admin, Identity::Limited]
         .into_iter()
+        .map(|identity| IdentitySpec {
+            name: format!("{identity:?}").to_lowercase(),
+            access_key_id: identity.access_key_id().to_string(),
+            secret_access_key: identity.secret_access_key().to_string(),
+            actions: identity.actions().iter().map(|a| a.to_string()).collect(),
+        });
+    let identities: Vec<serde_json::Value> = builtin
+        .chain(extra.iter().cloned())
         .map(|identity| {
             serde_json::json!({
-                "name": format!("{identity:?}").to_lowercase(),
+                "name": identity.name,
                 "credentials": [{
-                    "accessKey": identity.access_key_id(),
-                    "secretKey": identity.secret_access_key(),
+                    "accessKey": identity.access_key_id,
+                    "secretKey": identity.secret_access_key,
                 }],
-                "actions": identity.actions(),
+                "actions": identity.actions,
             })
         })
         .collect();

@@ -1,6 +1,7 @@
 //! One file per command (or per part of one).
 
 pub mod demo;
+pub mod doctor;
 pub mod endpoint;
 pub mod index;
 pub mod ingest;

@@ -4,7 +4,7 @@
 use super::*;
 
 /// Turns an SDK error into a [`StoreError`] naming the action, the key and the service's code.
-pub(super) fn sdk_error<E>(
+pub(crate) fn sdk_error<E>(
     action: &'static str,
     key: Option<&str>,
     error: SdkError<E, HttpResponse>,
@@ -78,7 +78,7 @@ pub(super) fn classify(status: Option<u16>, code: Option<&str>) -> StoreErrorKin
     }
 }
 
-pub(super) fn is_missing_object_lock(error: &StoreError) -> bool {
+pub(crate) fn is_missing_object_lock(error: &StoreError) -> bool {
     let message = error.message.to_ascii_lowercase();
     matches!(
         error.code.as_deref(),

@@ -162,7 +162,9 @@ mod mark;
 mod read;
 mod write;
 
-use errors::*;
+#[cfg(test)]
+use errors::classify;
+pub(crate) use errors::{is_missing_object_lock, sdk_error};
 use read::*;
 
 impl S3Store {
