@@ -191,6 +191,25 @@ pub(crate) fn checksum_check(
     }
 }
 
+/// The value computed for the stored checksum's algorithm, base64 as S3 shows it.
+pub(crate) fn computed_checksum(
+    plan: &CrossCheck,
+    digests: &super::Digests,
+) -> Option<(String, String)> {
+    let CrossCheck::StoredChecksum { algorithm } = plan else {
+        return None;
+    };
+    let value = match &digests.checksum {
+        Some((_, value)) => value.as_slice(),
+        None if algorithm == "SHA256" => digests.sha256.as_slice(),
+        None => return None,
+    };
+    Some((
+        algorithm.clone(),
+        base64::engine::general_purpose::STANDARD.encode(value),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

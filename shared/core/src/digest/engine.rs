@@ -13,8 +13,8 @@ use bytes::Bytes;
 use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::check::{CrossCheck, checksum_check, cross_check_plan, etag_check};
-use super::fetch::{Pinned, Progress, fetch_part, unquote};
+use super::check::{CrossCheck, checksum_check, computed_checksum, cross_check_plan, etag_check};
+use super::fetch::{Pinned, Progress, fetch_part, pin, unquote};
 use super::multipart;
 use super::plan::{Part, parts};
 use super::tasks::{on_rayon, spawn_owned};
@@ -468,44 +468,4 @@ pub(super) async fn hash_batch(
         digest
     })
     .await
-}
-
-/// The value computed for the stored checksum's algorithm, base64 as S3 shows it.
-fn computed_checksum(plan: &CrossCheck, digests: &super::Digests) -> Option<(String, String)> {
-    use base64::Engine as _;
-    let CrossCheck::StoredChecksum { algorithm } = plan else {
-        return None;
-    };
-    let value = match &digests.checksum {
-        Some((_, value)) => value.as_slice(),
-        None if algorithm == "SHA256" => digests.sha256.as_slice(),
-        None => return None,
-    };
-    Some((
-        algorithm.clone(),
-        base64::engine::general_purpose::STANDARD.encode(value),
-    ))
-}
-
-/// Decides the version every GET will ask for, and refuses a HEAD that answered for another one.
-pub(super) fn pin(
-    key: &str,
-    requested: Option<&str>,
-    head: &ObjectHead,
-) -> Result<Pinned, DigestError> {
-    if let Some(requested) = requested
-        && head.version_id.as_deref() != Some(requested)
-    {
-        return Err(DigestError::VersionChanged {
-            key: key.to_string(),
-            pinned: Some(requested.to_string()),
-            served: head.version_id.clone(),
-        });
-    }
-    Ok(Pinned {
-        key: key.to_string(),
-        version_id: head.version_id.clone(),
-        etag: unquote(&head.etag).to_string(),
-        size: head.size,
-    })
 }

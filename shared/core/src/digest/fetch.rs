@@ -5,7 +5,7 @@ use futures::StreamExt;
 
 use super::plan::Part;
 use super::{DigestError, RetryPolicy};
-use crate::store::{ObjectBody, StoreError, StoreErrorKind, StoreRead};
+use crate::store::{ObjectBody, ObjectHead, StoreError, StoreErrorKind, StoreRead};
 
 /// The version being read, as HEAD described it. Every GET must serve exactly this.
 #[derive(Debug, Clone)]
@@ -168,4 +168,27 @@ fn check_served(pinned: &Pinned, body: &ObjectBody, expected_len: u64) -> Result
         });
     }
     Ok(())
+}
+
+/// Decides the version every GET will ask for, and refuses a HEAD that answered for another one.
+pub(crate) fn pin(
+    key: &str,
+    requested: Option<&str>,
+    head: &ObjectHead,
+) -> Result<Pinned, DigestError> {
+    if let Some(requested) = requested
+        && head.version_id.as_deref() != Some(requested)
+    {
+        return Err(DigestError::VersionChanged {
+            key: key.to_string(),
+            pinned: Some(requested.to_string()),
+            served: head.version_id.clone(),
+        });
+    }
+    Ok(Pinned {
+        key: key.to_string(),
+        version_id: head.version_id.clone(),
+        etag: unquote(&head.etag).to_string(),
+        size: head.size,
+    })
 }

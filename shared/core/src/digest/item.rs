@@ -13,8 +13,8 @@
 //! than HEAD's is), not a hashing fault.
 
 use super::DigestError;
-use super::engine::{DigestEngine, pin};
-use super::fetch::unquote;
+use super::engine::DigestEngine;
+use super::fetch::{pin, unquote};
 use super::{ObjectDigest, RetryPolicy};
 use crate::store::{HeadAndBody, StoreErrorKind};
 

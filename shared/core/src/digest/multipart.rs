@@ -90,6 +90,7 @@ pub(crate) fn etag_parts(etag: &str) -> Option<u32> {
     (md5.len() == 32 && md5.bytes().all(|b| b.is_ascii_hexdigit()) && parts > 0).then_some(parts)
 }
 
+#[derive(Clone)]
 enum Running {
     Md5(Md5),
     Sha256(Sha256),
@@ -120,16 +121,6 @@ impl Running {
             Running::Md5(md5) => md5.finalize().to_vec(),
             Running::Sha256(sha) => sha.finalize().to_vec(),
             Running::Other(other) => other.finish().1,
-        }
-    }
-}
-
-impl Clone for Running {
-    fn clone(&self) -> Self {
-        match self {
-            Running::Md5(md5) => Running::Md5(md5.clone()),
-            Running::Sha256(sha) => Running::Sha256(sha.clone()),
-            Running::Other(other) => Running::Other(other.clone()),
         }
     }
 }
@@ -172,7 +163,7 @@ impl PartedHasher {
                 self.overflow = true;
                 return;
             }
-            let take = (self.left_in_part.min(data.len() as u64)) as usize;
+            let take = self.left_in_part.min(data.len() as u64) as usize;
             self.running.update(&data[..take]);
             self.left_in_part -= take as u64;
             data = &data[take..];
