@@ -3,7 +3,59 @@
 
 use super::*;
 use custody_core::store::ChecksumAlgorithm as Algorithm;
-use custody_core::store::{ListPage, ObjectVersion};
+use custody_core::store::{HeadAndBody, ListPage, ObjectVersion};
+
+/// The [`ObjectHead`] that a HeadObject or GetObject answer describes (both carry the same
+/// headers under the same accessor names). `legal_hold` is `None` when no header said it.
+macro_rules! described {
+    ($key:expr, $out:expr) => {{
+        let out = &$out;
+        let composite = out.checksum_type() == Some(&ChecksumType::Composite);
+        let checksum_sha256 = out
+            .checksum_sha256()
+            .map(|value| parse_checksum(Algorithm::Sha256, value, composite));
+        // S3 stores one algorithm per object; should a server report several, the cheapest to
+        // check comes first (SHA-256 is computed anyway).
+        let checksum = [
+            (Algorithm::Sha256, out.checksum_sha256()),
+            (Algorithm::Crc64Nvme, out.checksum_crc64_nvme()),
+            (Algorithm::Crc32c, out.checksum_crc32_c()),
+            (Algorithm::Crc32, out.checksum_crc32()),
+            (Algorithm::Sha1, out.checksum_sha1()),
+        ]
+        .into_iter()
+        .find_map(|(algorithm, value)| Some(parse_checksum(algorithm, value?, composite)));
+        let encryption = out.server_side_encryption().map(|sse| Encryption {
+            algorithm: sse.as_str().to_string(),
+            kms_key_id: out.ssekms_key_id().map(str::to_string),
+            bucket_key_enabled: out.bucket_key_enabled(),
+        });
+        ObjectHead {
+            key: $key.to_string(),
+            version_id: out.version_id().map(str::to_string),
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            etag: unquote(out.e_tag()),
+            last_modified: out.last_modified().and_then(to_chrono),
+            content_type: out.content_type().map(str::to_string),
+            metadata: out
+                .metadata()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            checksum_sha256,
+            checksum,
+            parts_count: out.parts_count().and_then(|n| u32::try_from(n).ok()),
+            legal_hold: out
+                .object_lock_legal_hold_status()
+                .map(|status| *status == ObjectLockLegalHoldStatus::On),
+            storage_class: out.storage_class().map(|c| c.as_str().to_string()),
+            encryption,
+        }
+    }};
+}
 
 impl S3Store {
     /// Whether the bucket has Object Lock, read once per store with GetObjectLockConfiguration
@@ -210,56 +262,83 @@ impl StoreRead for S3Store {
 
     async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {
         let out = self.head_output(key, version).await?;
-        let composite = out.checksum_type() == Some(&ChecksumType::Composite);
-        let checksum_sha256 = out
-            .checksum_sha256()
-            .map(|value| parse_checksum(Algorithm::Sha256, value, composite));
-        // S3 stores one algorithm per object; should a server report several, the cheapest to
-        // check comes first (SHA-256 is computed anyway).
-        let checksum = [
-            (Algorithm::Sha256, out.checksum_sha256()),
-            (Algorithm::Crc64Nvme, out.checksum_crc64_nvme()),
-            (Algorithm::Crc32c, out.checksum_crc32_c()),
-            (Algorithm::Crc32, out.checksum_crc32()),
-            (Algorithm::Sha1, out.checksum_sha1()),
-        ]
-        .into_iter()
-        .find_map(|(algorithm, value)| Some(parse_checksum(algorithm, value?, composite)));
-        let legal_hold = match out.object_lock_legal_hold_status() {
-            Some(status) => Some(*status == ObjectLockLegalHoldStatus::On),
-            None if self.has_object_lock().await == Some(true) => {
-                let pinned = version.or(out.version_id());
-                self.legal_hold_of(key, pinned).await
+        let mut head = described!(key, out);
+        if head.legal_hold.is_none() && self.has_object_lock().await == Some(true) {
+            let pinned = version.or(out.version_id());
+            head.legal_hold = self.legal_hold_of(key, pinned).await;
+        }
+        Ok(head)
+    }
+
+    /// One HEAD `?partNumber=n` per part (8 at once), pinned to the version: each answers the
+    /// part's `Content-Length`. `None` when an answer has another ETag (the object changed) or
+    /// says another parts count, or when the server ignores `partNumber` (the sizes then add up
+    /// to more than the object, which the caller checks).
+    async fn part_sizes(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        etag: &str,
+        parts: u32,
+    ) -> Result<Option<Vec<u64>>, StoreError> {
+        let answers: Vec<_> = futures::stream::iter(1..=parts)
+            .map(|part| async move {
+                self.client
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .set_version_id(version.map(str::to_string))
+                    .part_number(part as i32)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("HeadObject", Some(key), e))
+            })
+            .buffered(8)
+            .try_collect()
+            .await?;
+        let mut sizes = Vec::with_capacity(answers.len());
+        for out in answers {
+            let same_object = unquote(out.e_tag()) == etag.trim_matches('"');
+            let same_count = out
+                .parts_count()
+                .is_none_or(|count| i64::from(count) == i64::from(parts));
+            if !same_object || !same_count {
+                return Ok(None);
             }
-            None => None,
+            sizes.push(out.content_length().unwrap_or(0).max(0) as u64);
+        }
+        Ok(Some(sizes))
+    }
+
+    /// One GetObject pinned with `versionId` and `If-Match`, checksum mode on: its headers say
+    /// what HEAD would, so a listed object costs one request. A `412` (the ETag is no longer
+    /// `if_match`) is [`StoreErrorKind::PreconditionFailed`]. The legal-hold state is what the
+    /// GET's `x-amz-object-lock-legal-hold` header says (no extra request).
+    async fn get_with_head(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        if_match: Option<&str>,
+    ) -> Result<HeadAndBody, StoreError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version.map(str::to_string))
+            .set_if_match(if_match.map(|etag| format!("\"{}\"", etag.trim_matches('"'))))
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetObject", Some(key), e))?;
+        let head = described!(key, out);
+        let body = ObjectBody {
+            version_id: head.version_id.clone(),
+            content_length: head.size,
+            etag: head.etag.clone(),
+            chunks: body_chunks(key, out.body),
         };
-        let encryption = out.server_side_encryption().map(|sse| Encryption {
-            algorithm: sse.as_str().to_string(),
-            kms_key_id: out.ssekms_key_id().map(str::to_string),
-            bucket_key_enabled: out.bucket_key_enabled(),
-        });
-        Ok(ObjectHead {
-            key: key.to_string(),
-            version_id: out.version_id().map(str::to_string),
-            size: out.content_length().unwrap_or(0).max(0) as u64,
-            etag: unquote(out.e_tag()),
-            last_modified: out.last_modified().and_then(to_chrono),
-            content_type: out.content_type().map(str::to_string),
-            metadata: out
-                .metadata()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            checksum_sha256,
-            checksum,
-            parts_count: out.parts_count().and_then(|n| u32::try_from(n).ok()),
-            legal_hold,
-            storage_class: out.storage_class().map(|c| c.as_str().to_string()),
-            encryption,
-        })
+        Ok(HeadAndBody { head, body })
     }
 
     async fn get(
@@ -281,31 +360,11 @@ impl StoreRead for S3Store {
         let version_id = out.version_id().map(str::to_string);
         let etag = unquote(out.e_tag());
         let content_length = out.content_length().unwrap_or(0).max(0) as u64;
-        let owned_key = key.to_string();
-        let chunks = futures::stream::unfold(Some(out.body), move |body| {
-            let key = owned_key.clone();
-            async move {
-                let mut body: ByteStream = body?;
-                match body.try_next().await {
-                    Ok(Some(chunk)) => Some((Ok(chunk), Some(body))),
-                    Ok(None) => None,
-                    Err(e) => Some((
-                        Err(StoreError::new(
-                            StoreErrorKind::Transient,
-                            "GetObject",
-                            format!("reading the body failed: {}", DisplayErrorContext(&e)),
-                        )
-                        .with_key(key)),
-                        None,
-                    )),
-                }
-            }
-        });
         Ok(ObjectBody {
             version_id,
             content_length,
             etag,
-            chunks: Box::pin(chunks),
+            chunks: body_chunks(key, out.body),
         })
     }
 
@@ -360,4 +419,28 @@ pub(super) fn to_chrono(
     time: &aws_smithy_types::DateTime,
 ) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(time.secs(), time.subsec_nanos())
+}
+
+/// A GetObject body as the store's chunk stream; a break is a transient error naming the key.
+fn body_chunks(key: &str, body: ByteStream) -> custody_core::store::ChunkStream {
+    let owned_key = key.to_string();
+    Box::pin(futures::stream::unfold(Some(body), move |body| {
+        let key = owned_key.clone();
+        async move {
+            let mut body: ByteStream = body?;
+            match body.try_next().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), Some(body))),
+                Ok(None) => None,
+                Err(e) => Some((
+                    Err(StoreError::new(
+                        StoreErrorKind::Transient,
+                        "GetObject",
+                        format!("reading the body failed: {}", DisplayErrorContext(&e)),
+                    )
+                    .with_key(key)),
+                    None,
+                )),
+            }
+        }
+    }))
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::digest::{DigestEngine, HashItem, HashOptions};
+use crate::digest::{DigestEngine, DigestError, HashItem, HashOptions};
 use crate::hold::RunContext;
 use crate::ledger::{CustodyRecord, EventKind, How, Ledger, LedgerError, Outcome, What, Why};
 use crate::store::{StoreErrorKind, StoreRead};
@@ -93,11 +93,26 @@ pub async fn rehash(
                 recorded.push(record);
             }
         }
-        let items = recorded
-            .iter()
-            .map(|r| HashItem::new(r.what.key.clone(), r.what.version_id.clone()));
+        // The recorded ETag and size: a small version is read with one GET pinned by If-Match.
+        let items = recorded.iter().map(|r| {
+            let item = HashItem::new(r.what.key.clone(), r.what.version_id.clone());
+            match (&r.what.etag, r.what.size) {
+                (Some(etag), Some(size)) => item.listed(etag.clone(), size),
+                _ => item,
+            }
+        });
         let digests = engine.hash_many(items).await;
         for (record, digest) in recorded.into_iter().zip(digests) {
+            // Its ETag is no longer the recorded one: hash what is there now, as before, so
+            // that the change is reported with the content's SHA-256.
+            let digest = match digest {
+                Err(DigestError::ChangedSinceListed { .. }) => {
+                    engine
+                        .hash_version(&record.what.key, record.what.version_id.as_deref())
+                        .await
+                }
+                other => other,
+            };
             report.checked += 1;
             let recorded_sha256 = record.what.sha256.clone().unwrap_or_default();
             let result = match digest {

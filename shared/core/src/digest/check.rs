@@ -64,6 +64,12 @@ pub enum CrossCheck {
     StoredChecksum { algorithm: String },
     /// The ETag as the MD5 of the content (single-part, not SSE-KMS, no full-object checksum).
     EtagMd5,
+    /// A composite checksum (`<alg>(<alg>(part 1) || ... )-N`) recomputed from the parts, whose
+    /// sizes the store told (one HEAD per part). No full-object checksum is stored.
+    CompositeChecksum { algorithm: String, parts: u32 },
+    /// A multipart ETag (`MD5(MD5(part 1) || ... )-N`) recomputed from the parts, whose sizes
+    /// the store told. No full-object or composite checksum of a computable algorithm is stored.
+    MultipartEtag { parts: u32 },
     /// Nothing comparable is stored; the reason says why (a composite checksum and a multipart
     /// ETag, an SSE-KMS ETag with no checksum, the check turned off).
     NotComparable(String),
@@ -76,6 +82,18 @@ impl std::fmt::Display for CrossCheck {
                 write!(f, "stored full-object {algorithm} checksum")
             }
             CrossCheck::EtagMd5 => f.write_str("ETag as MD5 of the content"),
+            CrossCheck::CompositeChecksum { algorithm, parts } => {
+                write!(
+                    f,
+                    "stored composite {algorithm} checksum over {parts} parts"
+                )
+            }
+            CrossCheck::MultipartEtag { parts } => {
+                write!(
+                    f,
+                    "multipart ETag over {parts} parts (MD5 of the part MD5s)"
+                )
+            }
             CrossCheck::NotComparable(why) => write!(f, "not comparable: {why}"),
         }
     }
@@ -171,6 +189,25 @@ pub(crate) fn checksum_check(
             }
         }
     }
+}
+
+/// The value computed for the stored checksum's algorithm, base64 as S3 shows it.
+pub(crate) fn computed_checksum(
+    plan: &CrossCheck,
+    digests: &super::Digests,
+) -> Option<(String, String)> {
+    let CrossCheck::StoredChecksum { algorithm } = plan else {
+        return None;
+    };
+    let value = match &digests.checksum {
+        Some((_, value)) => value.as_slice(),
+        None if algorithm == "SHA256" => digests.sha256.as_slice(),
+        None => return None,
+    };
+    Some((
+        algorithm.clone(),
+        base64::engine::general_purpose::STANDARD.encode(value),
+    ))
 }
 
 #[cfg(test)]

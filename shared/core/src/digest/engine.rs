@@ -13,47 +13,20 @@ use bytes::Bytes;
 use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::check::{CrossCheck, checksum_check, cross_check_plan, etag_check};
-use super::fetch::{Pinned, Progress, fetch_part, unquote};
+use super::check::{CrossCheck, checksum_check, computed_checksum, cross_check_plan, etag_check};
+use super::fetch::{Pinned, Progress, fetch_part, pin, unquote};
+use super::multipart;
 use super::plan::{Part, parts};
 use super::tasks::{on_rayon, spawn_owned};
-use super::{Check, DigestError, HashOptions, ObjectDigest, StreamingDigest};
-use crate::store::{ObjectHead, StoreRead};
+use super::{Check, DigestError, HashItem, HashOptions, ObjectDigest, StreamingDigest};
+use crate::store::{ObjectBody, ObjectHead, StoreRead};
 
 /// Parts up to this size are hashed on the task that fetched them: handing them to a worker
 /// thread costs more than hashing them (64 KiB take about 40 µs with SHA-NI).
-const INLINE_HASH_MAX_BYTES: u64 = 64 * 1024;
+pub(super) const INLINE_HASH_MAX_BYTES: u64 = 64 * 1024;
 
 /// The memory budget is counted in KiB so that a `u32` permit count covers any part size.
 const BUDGET_UNIT: u64 = 1024;
-
-/// One object version to hash: the current version when `version_id` is `None`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HashItem {
-    pub key: String,
-    pub version_id: Option<String>,
-}
-
-impl HashItem {
-    pub fn new(key: impl Into<String>, version_id: Option<String>) -> Self {
-        HashItem {
-            key: key.into(),
-            version_id,
-        }
-    }
-}
-
-impl From<&str> for HashItem {
-    fn from(key: &str) -> Self {
-        HashItem::new(key, None)
-    }
-}
-
-impl From<String> for HashItem {
-    fn from(key: String) -> Self {
-        HashItem::new(key, None)
-    }
-}
 
 /// The result for one item of [`DigestEngine::hash_stream`]; `index` is its position in the input.
 #[derive(Debug)]
@@ -66,13 +39,13 @@ pub struct HashOutcome {
 /// Hashes object versions of one store. Cheap to clone; clones share the memory budget.
 #[derive(Clone)]
 pub struct DigestEngine {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Arc<dyn StoreRead>,
-    options: HashOptions,
-    budget: Arc<Semaphore>,
+pub(super) struct Inner {
+    pub(super) store: Arc<dyn StoreRead>,
+    pub(super) options: HashOptions,
+    pub(super) budget: Arc<Semaphore>,
 }
 
 /// Hashes one version (the current one when `version` is `None`) with a fresh engine.
@@ -128,28 +101,41 @@ impl DigestEngine {
         let mut retries = 0;
         let head = self.head_with_retries(key, version, &mut retries).await?;
         let pinned = pin(key, version, &head)?;
-        self.hash_at(head, pinned, retries).await
+        self.hash_at(head, pinned, retries, None).await
     }
 
     /// Hashes the version a HEAD the caller already made describes (`head.version_id`, or the
     /// current object with `head.etag` on an unversioned bucket), saving a second HEAD.
     pub async fn hash_head(&self, head: ObjectHead) -> Result<ObjectDigest, DigestError> {
         let pinned = pin(&head.key, head.version_id.as_deref(), &head)?;
-        self.hash_at(head, pinned, 0).await
+        self.hash_at(head, pinned, 0, None).await
     }
 
-    async fn hash_at(
+    pub(super) async fn hash_at(
         &self,
         head: ObjectHead,
         pinned: Pinned,
         mut retries: u32,
+        opened: Option<ObjectBody>,
     ) -> Result<ObjectDigest, DigestError> {
-        let plan = cross_check_plan(&head, self.inner.options.verify_etag_md5);
+        let verify_md5 = self.inner.options.verify_etag_md5;
+        let mut plan = cross_check_plan(&head, verify_md5);
+        let mut parted = None;
+        if let CrossCheck::NotComparable(why) = &plan
+            && let Some(wanted) = multipart::wanted(&head, verify_md5)
+        {
+            (plan, parted) = self.multipart_plan(&pinned, wanted, why).await;
+        }
         let mut digest = StreamingDigest::new(plan == CrossCheck::EtagMd5);
         if let CrossCheck::StoredChecksum { algorithm } = &plan {
             digest = digest.with_stored_checksum(&algorithm.as_str().into());
         }
-        let digest = self.hash_pinned(&pinned, digest, &mut retries).await?;
+        if let Some(parted) = parted {
+            digest = digest.with_parts(parted);
+        }
+        let digest = self
+            .hash_pinned(&pinned, digest, &mut retries, opened)
+            .await?;
         let digests = digest.finish();
         if digests.size != pinned.size {
             return Err(DigestError::LengthMismatch {
@@ -174,13 +160,21 @@ impl DigestEngine {
                          (computed in the same pass, far cheaper than MD5)"
                     ))
                 }
+                CrossCheck::MultipartEtag { parts } => {
+                    multipart::multipart_etag_check(&head, *parts, digests.parted.as_deref())
+                }
                 _ => etag_check(&head, digests.md5.as_ref()),
             },
-            checksum_check: checksum_check(
-                head.checksum.as_ref().or(head.checksum_sha256.as_ref()),
-                &digests.sha256,
-                digests.checksum.as_ref(),
-            ),
+            checksum_check: match &plan {
+                CrossCheck::CompositeChecksum { .. } => {
+                    multipart::composite_check(&head, digests.parted.as_deref())
+                }
+                _ => checksum_check(
+                    head.checksum.as_ref().or(head.checksum_sha256.as_ref()),
+                    &digests.sha256,
+                    digests.checksum.as_ref(),
+                ),
+            },
             computed_checksum: computed_checksum(&plan, &digests),
             cross_check: plan,
             retries,
@@ -202,11 +196,7 @@ impl DigestEngine {
             .map(move |(index, item)| {
                 let engine = engine.clone();
                 let task_item = item.clone();
-                let task = spawn_owned(async move {
-                    engine
-                        .hash_version(&task_item.key, task_item.version_id.as_deref())
-                        .await
-                });
+                let task = spawn_owned(async move { engine.hash_item(&task_item).await });
                 async move {
                     let result = task.await.unwrap_or_else(|message| {
                         Err(DigestError::Internal {
@@ -243,7 +233,7 @@ impl DigestEngine {
             .collect()
     }
 
-    async fn head_with_retries(
+    pub(super) async fn head_with_retries(
         &self,
         key: &str,
         version: Option<&str>,
@@ -270,14 +260,17 @@ impl DigestEngine {
     /// this task. Larger ones go through a pipeline: up to `part_concurrency` ranged GETs run as
     /// their own tasks, each holding its share of the memory budget from before its GET until its
     /// last byte is hashed; the part at the head is hashed as its bytes arrive, the parts behind
-    /// it are buffered until their turn.
+    /// it are buffered until their turn. `opened`: the whole object's body, already asked for
+    /// (only for an object of one part), read instead of a first GET.
     async fn hash_pinned(
         &self,
         pinned: &Pinned,
         mut digest: StreamingDigest,
         retries: &mut u32,
+        opened: Option<ObjectBody>,
     ) -> Result<StreamingDigest, DigestError> {
         let options = &self.inner.options;
+        debug_assert!(opened.is_none() || pinned.size <= options.part_size);
 
         if pinned.size <= INLINE_HASH_MAX_BYTES && pinned.size <= options.part_size {
             let part = parts(pinned.size, options.part_size)
@@ -291,6 +284,7 @@ impl DigestEngine {
                 part,
                 &options.retry,
                 &mut |chunk| chunks.push(chunk),
+                opened,
             )
             .await?;
             *retries += progress.retries;
@@ -305,6 +299,9 @@ impl DigestEngine {
                 as Box<dyn Iterator<Item = Part> + Send>)
                 .peekable(),
             started: VecDeque::new(),
+            opened,
+            head_active: false,
+            limit: parts_in_flight(options),
         };
         let internal = |message| DigestError::Internal {
             key: pinned.key.clone(),
@@ -332,6 +329,7 @@ impl DigestEngine {
             let progress = head.task.await.map_err(internal)??;
             *retries += progress.retries;
             drop(head.permit);
+            pipeline.head_active = false;
             pipeline.top_up();
         }
         Ok(digest)
@@ -359,6 +357,28 @@ struct Pipeline {
     pinned: Arc<Pinned>,
     parts: std::iter::Peekable<Box<dyn Iterator<Item = Part> + Send>>,
     started: VecDeque<StartedPart>,
+    /// The whole object's body when a GET that described it is already open (one-part objects).
+    opened: Option<ObjectBody>,
+    /// Whether the part being hashed still holds its budget.
+    head_active: bool,
+    /// Parts of this object holding budget at once, the one being hashed included.
+    limit: usize,
+}
+
+/// Parts of one object that may hold budget at once: `part_concurrency`, and no more than half
+/// the budget when several objects hash at once, so that a second object always finds budget
+/// and both cores hash (each object's parts are hashed in order, on one core at a time).
+pub(super) fn parts_in_flight(options: &HashOptions) -> usize {
+    let share = if options.object_concurrency > 1 {
+        (options.memory_budget / 2).max(options.part_size)
+    } else {
+        options.memory_budget
+    };
+    let by_budget = (share / options.part_size.max(1)).max(1);
+    options
+        .part_concurrency
+        .min(usize::try_from(by_budget).unwrap_or(usize::MAX))
+        .max(1)
 }
 
 impl Pipeline {
@@ -372,12 +392,14 @@ impl Pipeline {
             self.start(part, permit);
         }
         self.top_up();
-        self.started.pop_front()
+        let head = self.started.pop_front();
+        self.head_active = head.is_some();
+        head
     }
 
     /// Starts further parts while fewer than `part_concurrency` are in flight and budget is free.
     fn top_up(&mut self) {
-        while self.started.len() < self.inner.options.part_concurrency {
+        while self.started.len() + usize::from(self.head_active) < self.limit {
             let Some(next) = self.parts.peek().copied() else {
                 return;
             };
@@ -394,6 +416,7 @@ impl Pipeline {
         let (sender, chunks) = mpsc::unbounded_channel();
         let inner = self.inner.clone();
         let pinned = self.pinned.clone();
+        let opened = self.opened.take();
         let task = spawn_owned(async move {
             // The receiver only goes away when the whole hash is abandoned: nothing to do then.
             let mut sink = |chunk: Bytes| {
@@ -405,6 +428,7 @@ impl Pipeline {
                 part,
                 &inner.options.retry,
                 &mut sink,
+                opened,
             )
             .await
         });
@@ -420,7 +444,7 @@ fn budget_units(len: u64) -> u32 {
     u32::try_from(len.div_ceil(BUDGET_UNIT).max(1)).unwrap_or(u32::MAX)
 }
 
-async fn acquire(budget: &Arc<Semaphore>, part: Part) -> (Part, OwnedSemaphorePermit) {
+pub(super) async fn acquire(budget: &Arc<Semaphore>, part: Part) -> (Part, OwnedSemaphorePermit) {
     let permit = budget
         .clone()
         .acquire_many_owned(budget_units(part.len))
@@ -430,7 +454,7 @@ async fn acquire(budget: &Arc<Semaphore>, part: Part) -> (Part, OwnedSemaphorePe
 }
 
 /// Hashes a batch of consecutive chunks: inline when small, else on the rayon pool.
-async fn hash_batch(
+pub(super) async fn hash_batch(
     mut digest: StreamingDigest,
     batch: Vec<Bytes>,
 ) -> Result<StreamingDigest, String> {
@@ -444,40 +468,4 @@ async fn hash_batch(
         digest
     })
     .await
-}
-
-/// The value computed for the stored checksum's algorithm, base64 as S3 shows it.
-fn computed_checksum(plan: &CrossCheck, digests: &super::Digests) -> Option<(String, String)> {
-    use base64::Engine as _;
-    let CrossCheck::StoredChecksum { algorithm } = plan else {
-        return None;
-    };
-    let value = match &digests.checksum {
-        Some((_, value)) => value.as_slice(),
-        None if algorithm == "SHA256" => digests.sha256.as_slice(),
-        None => return None,
-    };
-    Some((
-        algorithm.clone(),
-        base64::engine::general_purpose::STANDARD.encode(value),
-    ))
-}
-
-/// Decides the version every GET will ask for, and refuses a HEAD that answered for another one.
-fn pin(key: &str, requested: Option<&str>, head: &ObjectHead) -> Result<Pinned, DigestError> {
-    if let Some(requested) = requested
-        && head.version_id.as_deref() != Some(requested)
-    {
-        return Err(DigestError::VersionChanged {
-            key: key.to_string(),
-            pinned: Some(requested.to_string()),
-            served: head.version_id.clone(),
-        });
-    }
-    Ok(Pinned {
-        key: key.to_string(),
-        version_id: head.version_id.clone(),
-        etag: unquote(&head.etag).to_string(),
-        size: head.size,
-    })
 }

@@ -461,3 +461,26 @@ async fn without_a_full_object_checksum_the_etag_is_checked_as_md5() {
     assert_eq!(digest.etag_check, Check::Match);
     assert!(digest.md5_hex.is_some());
 }
+
+#[test]
+fn one_object_holds_at_most_half_the_budget_when_several_hash_at_once() {
+    let mib = 1024 * 1024;
+    let options = HashOptions::default();
+    let per_object = super::engine::parts_in_flight(&options) as u64 * options.part_size;
+    assert!(per_object * 2 <= options.memory_budget, "{per_object}");
+    assert!(super::engine::parts_in_flight(&options) >= 2);
+    let alone = HashOptions {
+        object_concurrency: 1,
+        part_size: 8 * mib,
+        part_concurrency: 4,
+        memory_budget: 32 * mib,
+        ..HashOptions::default()
+    };
+    assert_eq!(super::engine::parts_in_flight(&alone), 4);
+    let tight = HashOptions {
+        part_size: 8 * mib,
+        memory_budget: 8 * mib,
+        ..HashOptions::default()
+    };
+    assert_eq!(super::engine::parts_in_flight(&tight), 1);
+}

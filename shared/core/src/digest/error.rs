@@ -31,6 +31,20 @@ pub enum DigestError {
         served_etag: String,
     },
 
+    /// The object no longer has the ETag a listing (or a record) gave for it: the GET pinned
+    /// with `If-Match` was refused (`412 Precondition Failed`), or HEAD answered another ETag.
+    /// The object changed between listing and reading; nothing of it was hashed.
+    #[error(
+        "{key:?} (version {version:?}) changed since it was listed: its ETag is no longer \
+         {listed_etag} ({how}); nothing of it was hashed"
+    )]
+    ChangedSinceListed {
+        key: String,
+        version: Option<String>,
+        listed_etag: String,
+        how: String,
+    },
+
     /// A body was longer (or announced another length) than HEAD's size allows.
     #[error(
         "{key:?} (version {version:?}): {what}: expected {expected} bytes, the store served {served}"
@@ -72,9 +86,22 @@ impl DigestError {
             DigestError::Store { source, .. } => source.key.as_deref().unwrap_or_default(),
             DigestError::VersionChanged { key, .. }
             | DigestError::ContentChanged { key, .. }
+            | DigestError::ChangedSinceListed { key, .. }
             | DigestError::LengthMismatch { key, .. }
             | DigestError::Internal { key, .. } => key,
         }
+    }
+
+    /// Whether the object changed while (or before) it was read: another version or ETag was
+    /// served than the one pinned or listed. Not a hashing fault: reading it again hashes the
+    /// new content.
+    pub fn is_changed_object(&self) -> bool {
+        matches!(
+            self,
+            DigestError::VersionChanged { .. }
+                | DigestError::ContentChanged { .. }
+                | DigestError::ChangedSinceListed { .. }
+        )
     }
 
     /// The store error behind this one, when there is one (e.g. to tell NotFound from AccessDenied).

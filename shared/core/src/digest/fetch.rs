@@ -5,7 +5,7 @@ use futures::StreamExt;
 
 use super::plan::Part;
 use super::{DigestError, RetryPolicy};
-use crate::store::{ObjectBody, StoreError, StoreErrorKind, StoreRead};
+use crate::store::{ObjectBody, ObjectHead, StoreError, StoreErrorKind, StoreRead};
 
 /// The version being read, as HEAD described it. Every GET must serve exactly this.
 #[derive(Debug, Clone)]
@@ -39,18 +39,20 @@ pub(crate) fn unquote(etag: &str) -> &str {
 /// Fetches `part` of the pinned version, handing its bytes to `sink` in order, each byte once.
 /// Transient failures are retried with backoff; a body that breaks off is resumed with a ranged
 /// GET of the same version from the first missing byte. Gives up after `retry.max_attempts`
-/// failures in a row without progress.
+/// failures in a row without progress. `opened`: a body of the part already asked for (by a
+/// GET that also described the object), read first instead of a new GET.
 pub(crate) async fn fetch_part(
     store: &dyn StoreRead,
     pinned: &Pinned,
     part: Part,
     retry: &RetryPolicy,
     sink: &mut (dyn FnMut(Bytes) + Send),
+    mut opened: Option<ObjectBody>,
 ) -> Result<Progress, DigestError> {
     let mut fetched = Progress::default();
     let mut failures_in_a_row = 0u32;
     loop {
-        match read_once(store, pinned, part, &mut fetched, sink).await {
+        match read_once(store, pinned, part, &mut fetched, sink, opened.take()).await {
             Ok(()) => return Ok(fetched),
             Err(Failure::Fatal(error)) => return Err(error),
             Err(Failure::Transient { error, progressed }) => {
@@ -77,12 +79,19 @@ async fn read_once(
     part: Part,
     fetched: &mut Progress,
     sink: &mut (dyn FnMut(Bytes) + Send),
+    opened: Option<ObjectBody>,
 ) -> Result<(), Failure> {
-    let range = part.remaining(fetched.len);
-    let mut body = store
-        .get(&pinned.key, pinned.version_id.as_deref(), range)
-        .await
-        .map_err(|error| classify(&pinned.key, error, false))?;
+    let mut body = match opened {
+        Some(body) => body,
+        None => store
+            .get(
+                &pinned.key,
+                pinned.version_id.as_deref(),
+                part.remaining(fetched.len),
+            )
+            .await
+            .map_err(|error| classify(&pinned.key, error, false))?,
+    };
     check_served(pinned, &body, part.len - fetched.len).map_err(Failure::Fatal)?;
 
     let started_at = fetched.len;
@@ -159,4 +168,27 @@ fn check_served(pinned: &Pinned, body: &ObjectBody, expected_len: u64) -> Result
         });
     }
     Ok(())
+}
+
+/// Decides the version every GET will ask for, and refuses a HEAD that answered for another one.
+pub(crate) fn pin(
+    key: &str,
+    requested: Option<&str>,
+    head: &ObjectHead,
+) -> Result<Pinned, DigestError> {
+    if let Some(requested) = requested
+        && head.version_id.as_deref() != Some(requested)
+    {
+        return Err(DigestError::VersionChanged {
+            key: key.to_string(),
+            pinned: Some(requested.to_string()),
+            served: head.version_id.clone(),
+        });
+    }
+    Ok(Pinned {
+        key: key.to_string(),
+        version_id: head.version_id.clone(),
+        etag: unquote(&head.etag).to_string(),
+        size: head.size,
+    })
 }

@@ -9,6 +9,8 @@
 //! - [`DigestEngine`] / [`hash_version`] / [`hash_many`]: read one version (pinned by HEAD) from an
 //!   [`ObjectStore`](crate::store::ObjectStore) as concurrent ranged GETs, hash the parts in order
 //!   off the async runtime, and cross-check the result with the ETag and the stored checksum.
+//! - [`HashItem`]: what is known about a version; with a listed ETag and size, a small object is
+//!   read with one GET pinned by `If-Match` instead of HEAD + GET.
 //! - Transient store errors are retried with exponential backoff and jitter; a broken body resumes
 //!   from its byte offset with a ranged GET of the same version.
 //! - Memory: every buffered byte holds a share of one budget ([`HashOptions::memory_budget`]), so
@@ -19,6 +21,8 @@ mod checksum;
 mod engine;
 mod error;
 mod fetch;
+mod item;
+mod multipart;
 mod options;
 mod plan;
 mod result;
@@ -28,8 +32,9 @@ mod tasks;
 
 pub use check::{Check, CrossCheck};
 pub use checksum::stored_checksum_of;
-pub use engine::{DigestEngine, HashItem, HashOutcome, hash_many, hash_version};
+pub use engine::{DigestEngine, HashOutcome, hash_many, hash_version};
 pub use error::DigestError;
+pub use item::HashItem;
 pub use options::HashOptions;
 pub use result::ObjectDigest;
 pub use retry::RetryPolicy;

@@ -9,7 +9,9 @@ const MIB: u64 = 1024 * 1024;
 pub struct HashOptions {
     /// Objects larger than this are read as ranged GETs of this size (the same version each time).
     pub part_size: u64,
-    /// Ranged GETs of one object in flight at once.
+    /// Ranged GETs of one object in flight at once (the part being hashed included), and no
+    /// more than half the memory budget's worth when `object_concurrency` > 1, so that two
+    /// objects always hash at once.
     pub part_concurrency: usize,
     /// Objects hashed at once by [`hash_many`](super::hash_many).
     pub object_concurrency: usize,
@@ -25,7 +27,9 @@ impl Default for HashOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         HashOptions {
-            part_size: 8 * MIB,
+            // 4 parts of 4 MiB per object, half the budget: two objects hash at once (one
+            // core each) with enough GETs in flight to keep the connection busy.
+            part_size: 4 * MIB,
             part_concurrency: 4,
             object_concurrency: (16 * cores).max(16),
             memory_budget: 32 * MIB,

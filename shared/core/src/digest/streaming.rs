@@ -7,6 +7,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use super::checksum::StoredAlgorithmHasher;
+use super::multipart::PartedHasher;
 use crate::store::ChecksumAlgorithm;
 
 /// Below this many bytes MD5 runs on the same thread as SHA-256: handing it to another thread
@@ -19,6 +20,8 @@ pub struct StreamingDigest {
     sha256: Sha256,
     md5: Option<Md5>,
     stored: Option<StoredAlgorithmHasher>,
+    /// Per-part values for a multipart ETag or a composite checksum.
+    parted: Option<PartedHasher>,
     size: u64,
 }
 
@@ -31,6 +34,9 @@ pub struct Digests {
     /// The stored-checksum algorithm computed in the same pass, and its value (raw bytes, as S3
     /// encodes them before base64).
     pub checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
+    /// The multipart ETag's MD5 or the composite checksum (raw bytes, without `-N`), when the
+    /// part sizes were known; `None` also when the bytes did not fill the parts.
+    pub parted: Option<Vec<u8>>,
 }
 
 impl Digests {
@@ -49,8 +55,15 @@ impl StreamingDigest {
             sha256: Sha256::new(),
             md5: with_md5.then(Md5::new),
             stored: None,
+            parted: None,
             size: 0,
         }
+    }
+
+    /// Also computes a multipart ETag or a composite checksum over parts of known sizes.
+    pub(crate) fn with_parts(mut self, parted: PartedHasher) -> Self {
+        self.parted = Some(parted);
+        self
     }
 
     /// Also computes `algorithm` (one of the checksums S3 stores) in the same pass. SHA-256 is
@@ -72,33 +85,51 @@ impl StreamingDigest {
         if let Some(stored) = &mut self.stored {
             stored.update(data);
         }
+        if let Some(parted) = &mut self.parted {
+            parted.update(data);
+        }
         self.size += data.len() as u64;
     }
 
     /// Feeds consecutive chunks. With MD5 on and enough bytes, MD5 (and the stored checksum)
     /// run on a second rayon thread while SHA-256 runs on this one (MD5 is about half as fast as
     /// SHA-NI SHA-256, so one thread doing both would halve the throughput).
+    /// A multipart ETag's per-part MD5 (or a composite SHA-1/SHA-256) takes the second thread
+    /// the same way.
     pub fn update_chunks(&mut self, chunks: &[Bytes]) {
         let total: usize = chunks.iter().map(Bytes::len).sum();
-        match &mut self.md5 {
-            Some(md5) if total >= PARALLEL_MD5_MIN_BYTES => {
-                let sha256 = &mut self.sha256;
-                let stored = &mut self.stored;
-                rayon::join(
-                    || chunks.iter().for_each(|chunk| sha256.update(chunk)),
-                    || {
-                        for chunk in chunks {
-                            md5.update(chunk);
-                            if let Some(stored) = stored.as_mut() {
-                                stored.update(chunk);
-                            }
-                        }
-                    },
-                );
-                self.size += total as u64;
-            }
-            _ => chunks.iter().for_each(|chunk| self.update(chunk)),
+        let costly_second = self.md5.is_some()
+            || self.parted.as_ref().is_some_and(|p| {
+                !matches!(
+                    p.algorithm(),
+                    super::multipart::PartAlgorithm::Checksum(
+                        ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c
+                    )
+                )
+            });
+        if !costly_second || total < PARALLEL_MD5_MIN_BYTES {
+            chunks.iter().for_each(|chunk| self.update(chunk));
+            return;
         }
+        let sha256 = &mut self.sha256;
+        let (md5, stored, parted) = (&mut self.md5, &mut self.stored, &mut self.parted);
+        rayon::join(
+            || chunks.iter().for_each(|chunk| sha256.update(chunk)),
+            || {
+                for chunk in chunks {
+                    if let Some(md5) = md5.as_mut() {
+                        md5.update(chunk);
+                    }
+                    if let Some(stored) = stored.as_mut() {
+                        stored.update(chunk);
+                    }
+                    if let Some(parted) = parted.as_mut() {
+                        parted.update(chunk);
+                    }
+                }
+            },
+        );
+        self.size += total as u64;
     }
 
     pub fn finish(self) -> Digests {
@@ -107,6 +138,7 @@ impl StreamingDigest {
             sha256: self.sha256.finalize().into(),
             md5: self.md5.map(|md5| md5.finalize().into()),
             checksum: self.stored.map(StoredAlgorithmHasher::finish),
+            parted: self.parted.and_then(PartedHasher::finish),
         }
     }
 }

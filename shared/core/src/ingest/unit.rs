@@ -205,10 +205,19 @@ fn digest_findings(outcome: &ObjectOutcome, digest: &ObjectDigest) -> Vec<Findin
         crate::digest::CrossCheck::StoredChecksum { algorithm } => {
             format!("stored full-object {algorithm} checksum")
         }
+        crate::digest::CrossCheck::CompositeChecksum { algorithm, parts } => {
+            format!("stored composite {algorithm} checksum over {parts} parts")
+        }
         _ => "stored checksum".to_string(),
     };
+    let etag = match &digest.cross_check {
+        crate::digest::CrossCheck::MultipartEtag { parts } => {
+            format!("multipart ETag over {parts} parts (MD5 of the part MD5s)")
+        }
+        _ => "ETag (MD5 of the content)".to_string(),
+    };
     for (what, check) in [
-        ("ETag (MD5 of the content)", &digest.etag_check),
+        (etag.as_str(), &digest.etag_check),
         (stored.as_str(), &digest.checksum_check),
     ] {
         if let Check::Mismatch { expected, actual } = check {

@@ -144,6 +144,19 @@ impl StoreRead for CountingStore {
         Ok(body)
     }
 
+    async fn part_sizes(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        etag: &str,
+        parts: u32,
+    ) -> Result<Option<Vec<u64>>, StoreError> {
+        self.counters
+            .heads
+            .fetch_add(u64::from(parts), Ordering::Relaxed);
+        self.inner.part_sizes(key, version, etag, parts).await
+    }
+
     async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
         self.inner.bucket_config().await
     }

@@ -74,6 +74,57 @@ pub trait StoreRead: Send + Sync {
         range: Option<ByteRange>,
     ) -> Result<ObjectBody, StoreError>;
 
+    /// A whole version read with one request that also answers what HEAD would (size, ETag,
+    /// version, stored checksum with checksum mode on, encryption, parts count). With
+    /// `if_match`, the store refuses a version whose ETag is another one with
+    /// [`StoreErrorKind::PreconditionFailed`] (S3: `If-Match`, `412 Precondition Failed`): the
+    /// object changed since whoever gave the ETag (a listing, a record) saw it.
+    ///
+    /// The default asks HEAD then GET (two requests) and refuses a HEAD with another ETag itself;
+    /// the S3 adapter sends one `GetObject` with `versionId`, `If-Match` and
+    /// `x-amz-checksum-mode: ENABLED`. The legal-hold state is only what the GET's headers say.
+    async fn get_with_head(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        if_match: Option<&str>,
+    ) -> Result<HeadAndBody, StoreError> {
+        let head = self.head(key, version).await?;
+        if let Some(expected) = if_match
+            && expected.trim_matches('"') != head.etag.trim_matches('"')
+        {
+            return Err(StoreError::new(
+                StoreErrorKind::PreconditionFailed,
+                "GetObject",
+                format!(
+                    "If-Match {expected:?} refused: the object's ETag is now {:?}",
+                    head.etag
+                ),
+            )
+            .with_key(key));
+        }
+        // Pinned to the version HEAD described, so that a write in between is not read.
+        let body = self
+            .get(key, head.version_id.as_deref().or(version), None)
+            .await?;
+        Ok(HeadAndBody { head, body })
+    }
+
+    /// The size of each part of a multipart upload of `parts` parts, in part order, or `Ok(None)`
+    /// when the store cannot tell (the default: folders and memory keep no parts). S3: one
+    /// `HEAD ?partNumber=n&versionId=V` per part, each answering part n's `Content-Length`;
+    /// an answer with another ETag than `etag` (the object changed) gives `Ok(None)`.
+    async fn part_sizes(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        etag: &str,
+        parts: u32,
+    ) -> Result<Option<Vec<u64>>, StoreError> {
+        let _ = (key, version, etag, parts);
+        Ok(None)
+    }
+
     /// Versioning and Object Lock state of the bucket.
     async fn bucket_config(&self) -> Result<BucketConfig, StoreError>;
 

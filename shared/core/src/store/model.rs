@@ -192,6 +192,14 @@ impl std::fmt::Debug for ObjectBody {
     }
 }
 
+/// A whole version opened with one GET that also says everything HEAD says about it
+/// ([`super::StoreRead::get_with_head`]): one request per object where HEAD and GET were two.
+#[derive(Debug)]
+pub struct HeadAndBody {
+    pub head: ObjectHead,
+    pub body: ObjectBody,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Tag {
     pub key: String,

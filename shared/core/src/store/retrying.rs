@@ -19,9 +19,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    BucketConfig, ByteRange, CopyInPlace, CopyOutcome, ListPage, ObjectBody, ObjectHead,
-    ObjectStore, ObjectSummary, PutOutcome, PutRequest, StoreError, StoreMark, StoreRead,
-    StoreWrite, Tag,
+    BucketConfig, ByteRange, CopyInPlace, CopyOutcome, HeadAndBody, ListPage, ObjectBody,
+    ObjectHead, ObjectStore, ObjectSummary, PutOutcome, PutRequest, StoreError, StoreMark,
+    StoreRead, StoreWrite, Tag,
 };
 
 /// How often and how long to retry.
@@ -127,6 +127,29 @@ impl StoreRead for RetryingStore {
 
     async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
         self.policy.run(|| self.inner.bucket_config()).await
+    }
+
+    async fn part_sizes(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        etag: &str,
+        parts: u32,
+    ) -> Result<Option<Vec<u64>>, StoreError> {
+        self.policy
+            .run(|| self.inner.part_sizes(key, version, etag, parts))
+            .await
+    }
+
+    async fn get_with_head(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        if_match: Option<&str>,
+    ) -> Result<HeadAndBody, StoreError> {
+        self.policy
+            .run(|| self.inner.get_with_head(key, version, if_match))
+            .await
     }
 
     /// A whole small object (a marker, a block, metadata): a body cut mid-way is read again.

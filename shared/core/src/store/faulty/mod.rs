@@ -386,6 +386,16 @@ impl StoreRead for FaultyStore {
         Ok(body)
     }
 
+    async fn part_sizes(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        etag: &str,
+        parts: u32,
+    ) -> Result<Option<Vec<u64>>, StoreError> {
+        self.inner.part_sizes(key, version, etag, parts).await
+    }
+
     async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
         let (fault, _guard) = self.begin("GetBucketVersioning", "");
         before("GetBucketVersioning", "", fault).await?;
