@@ -11,13 +11,14 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use custody_aws::open;
-use custody_aws::s3::S3Options;
 use custody_core::ledger::tiles::{PinnedVerdict, check_pinned};
 use custody_core::ledger::{
     BlockView, Checkpoint, Layout, Ledger, LedgerConfig, Receipt, Signer, Trust, TrustedKeys,
     Verdict, VerifierKey, VerifyReport,
 };
 use custody_core::store::ObjectStore;
+
+use crate::store_flags::StoreFlags;
 
 /// Exit status: 0 intact, 1 evidence of tampering or mismatch, 2 could not run.
 const COULD_NOT_RUN: u8 = 2;
@@ -45,12 +46,8 @@ pub struct LedgerArgs {
     /// beside the ledger are trusted.
     #[arg(long = "key")]
     keys: Vec<PathBuf>,
-    /// S3 endpoint (e.g. http://127.0.0.1:8333); path-style addressing is used with it.
-    #[arg(long, visible_alias = "endpoint-url", env = "CUSTODY_S3_ENDPOINT")]
-    endpoint: Option<String>,
-    /// AWS region of the ledger bucket.
-    #[arg(long)]
-    region: Option<String>,
+    #[command(flatten)]
+    store: StoreFlags,
 }
 
 #[derive(Args)]
@@ -428,13 +425,7 @@ fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
 
 /// The store and prefix a ledger argument names.
 async fn open_store(args: &LedgerArgs) -> Result<(Arc<dyn ObjectStore>, String)> {
-    let mut options = S3Options::new("");
-    options.region = args.region.clone();
-    if let Some(endpoint) = &args.endpoint {
-        options.endpoint = Some(endpoint.clone());
-        options.force_path_style = true;
-    }
-    let opened = open(&args.ledger, &options)
+    let opened = open(&args.ledger, &args.store.s3_options())
         .await
         .map_err(|e| anyhow!("opening the ledger {}: {e}", args.ledger))?;
     Ok((opened.store, opened.prefix))

@@ -2,6 +2,7 @@
 
 mod commands;
 mod ledger_cmds;
+mod store_flags;
 
 use std::process::ExitCode;
 
@@ -68,4 +69,47 @@ async fn main() -> ExitCode {
         eprintln!("custody: {error:#}");
         ExitCode::from(2)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Commands that never reach a store: no store flags.
+    const OFFLINE: &[&str] = &["keygen", "verify-receipt", "demo"];
+
+    /// Every other command takes the same store flags (`store_flags::StoreFlags`), spelled the
+    /// same, with `--endpoint` kept as an alias of `--endpoint-url`.
+    #[test]
+    fn every_store_command_takes_the_same_store_flags() {
+        let cli = super::Cli::command();
+        cli.clone().debug_assert();
+        let mut checked = 0;
+        for command in cli.get_subcommands() {
+            if OFFLINE.contains(&command.get_name()) {
+                continue;
+            }
+            for flag in ["endpoint-url", "path-style", "region"] {
+                assert!(
+                    command.get_arguments().any(|a| a.get_long() == Some(flag)),
+                    "custody {} lacks --{flag}",
+                    command.get_name()
+                );
+            }
+            let endpoint = command
+                .get_arguments()
+                .find(|a| a.get_long() == Some("endpoint-url"))
+                .unwrap();
+            assert!(
+                endpoint
+                    .get_all_aliases()
+                    .unwrap_or_default()
+                    .contains(&"endpoint"),
+                "custody {}: --endpoint is not an alias of --endpoint-url",
+                command.get_name()
+            );
+            checked += 1;
+        }
+        assert!(checked >= 7, "only {checked} store commands");
+    }
 }

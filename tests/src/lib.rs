@@ -24,6 +24,7 @@ use custody_core::store::BucketSpec;
 pub mod backend;
 pub mod fault_proxy;
 pub mod generated_export;
+pub mod lambda_watch;
 pub mod watched;
 
 pub use backend::Backend;

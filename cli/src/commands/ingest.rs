@@ -12,7 +12,7 @@ use custody_core::ingest::{IngestReport, Integration, ProgressOutput, ingest};
 use custody_core::ledger::Who;
 use custody_core::store::ObjectStore;
 
-use super::endpoint::Endpoint;
+use crate::store_flags::StoreFlags;
 use super::ingest_report::{print_report, report_json};
 
 #[derive(Args, Debug)]
@@ -70,7 +70,7 @@ pub struct IngestArgs {
     #[arg(long)]
     pub quiet: bool,
     #[command(flatten)]
-    pub endpoint: Endpoint,
+    pub store: StoreFlags,
 }
 
 impl IngestArgs {
@@ -86,8 +86,9 @@ impl IngestArgs {
             signing_key: Some(self.signing_key.clone()),
             copy_multipart_threshold: self.copy_multipart_threshold.clone(),
             copy_part_size: None,
-            s3_endpoint: self.endpoint.endpoint_url.clone(),
-            s3_path_style: self.endpoint.path_style,
+            s3_endpoint: self.store.endpoint_url.clone(),
+            s3_path_style: self.store.path_style(),
+            s3_region: self.store.region.clone(),
             ..Settings::default()
         }
     }

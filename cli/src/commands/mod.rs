@@ -1,7 +1,6 @@
 //! One file per command (or per part of one).
 
 pub mod demo;
-pub mod endpoint;
 pub mod index;
 pub mod ingest;
 pub mod ingest_report;

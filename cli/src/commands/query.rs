@@ -15,7 +15,7 @@ use custody_core::ledger::{Ledger, LedgerConfig};
 use custody_core::query::{RecordFilter, find, find_indexed, parse_event};
 use custody_core::store::counting::CountingStore;
 
-use super::endpoint::Endpoint;
+use crate::store_flags::StoreFlags;
 
 #[derive(Args, Debug)]
 pub struct QueryArgs {
@@ -49,7 +49,7 @@ pub struct QueryArgs {
     #[arg(long)]
     pub exhaustive: bool,
     #[command(flatten)]
-    pub endpoint: Endpoint,
+    pub store: StoreFlags,
 }
 
 fn parse_time(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
@@ -67,8 +67,9 @@ fn parse_time(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
 /// how it was answered and what it read.
 pub async fn query_cmd(args: QueryArgs) -> Result<ExitCode> {
     let settings = Settings {
-        s3_endpoint: args.endpoint.endpoint_url.clone(),
-        s3_path_style: args.endpoint.path_style,
+        s3_endpoint: args.store.endpoint_url.clone(),
+        s3_path_style: args.store.path_style(),
+        s3_region: args.store.region.clone(),
         origin: args.origin.clone(),
         ..Settings::default()
     };
