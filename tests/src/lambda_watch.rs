@@ -37,9 +37,15 @@ const OFFLINE_AWS: &[(&str, &str)] = &[
 /// Variables cargo sets for the running test that must not leak into the nested cargo, where
 /// they would describe the wrong package.
 fn leaks_from_cargo_test(name: &str) -> bool {
-    ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_"]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
+    [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+        "CARGO_PRIMARY_",
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
         || name == "CARGO_TARGET_TMPDIR"
 }
 
@@ -143,7 +149,14 @@ impl LambdaWatch {
         let port = free_port()?;
         let log = std::fs::File::create(logs.join("watch.log"))?;
         let child = cargo_command(&cargo_lambda)
-            .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P"])
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "-A",
+                "127.0.0.1",
+                "-P",
+            ])
             .arg(port.to_string())
             .arg("--env-file")
             .arg(&env_file)
@@ -170,7 +183,10 @@ impl LambdaWatch {
         let address = SocketAddr::from(([127, 0, 0, 1], self.port));
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!("cargo lambda watch exited with {status}:\n{}", self.log_tail());
+                bail!(
+                    "cargo lambda watch exited with {status}:\n{}",
+                    self.log_tail()
+                );
             }
             if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
                 return Ok(());

@@ -448,7 +448,11 @@ async fn every_sample_event_through_the_real_functions_under_cargo_lambda_watch(
 
     // At-least-once delivery: the first event again, integrated again, appends nothing.
     let again = watch
-        .invoke(TAGGER, "s3-put-metadata-redelivered", &tagger_case(&world, "s3-put-metadata.json").event)
+        .invoke(
+            TAGGER,
+            "s3-put-metadata-redelivered",
+            &tagger_case(&world, "s3-put-metadata.json").event,
+        )
         .await
         .unwrap_or_else(|e| panic!("redelivery: {e}\n{}", watch.log_tail()));
     println!("{TAGGER} s3-put-metadata-redelivered: {again}");
@@ -487,7 +491,11 @@ async fn every_sample_event_through_the_real_functions_under_cargo_lambda_watch(
 
     // The functions logged JSON lines, and no secret reached the log.
     let log = watch.log();
-    assert!(log.contains("\"requestId\""), "no JSON log line:\n{}", watch.log_tail());
+    assert!(
+        log.contains("\"requestId\""),
+        "no JSON log line:\n{}",
+        watch.log_tail()
+    );
     let key_text = world.signer.to_text();
     let (_key_id, secret_part) = key_text
         .strip_prefix(&format!("PRIVATE+KEY+{ORIGIN}+"))
@@ -501,7 +509,11 @@ async fn every_sample_event_through_the_real_functions_under_cargo_lambda_watch(
     let rebuilt = log.contains("Compiling custody");
     println!(
         "cargo lambda watch {} the functions (build before it: {:.1} s)",
-        if rebuilt { "recompiled" } else { "reused the built" },
+        if rebuilt {
+            "recompiled"
+        } else {
+            "reused the built"
+        },
         built.as_secs_f64()
     );
 }

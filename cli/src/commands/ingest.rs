@@ -12,8 +12,8 @@ use custody_core::ingest::{IngestReport, Integration, ProgressOutput, ingest};
 use custody_core::ledger::Who;
 use custody_core::store::ObjectStore;
 
-use crate::store_flags::StoreFlags;
 use super::ingest_report::{print_report, report_json};
+use crate::store_flags::StoreFlags;
 
 #[derive(Args, Debug)]
 pub struct IngestArgs {

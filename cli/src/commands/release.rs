@@ -8,8 +8,8 @@ use custody_aws::services::{self, Settings};
 use custody_core::audit::{ReleaseResult, ReleaseScope, release};
 use custody_core::hold::RunContext;
 
-use crate::store_flags::StoreFlags;
 use super::ingest::local_who;
+use crate::store_flags::StoreFlags;
 
 #[derive(Args, Debug)]
 pub struct ReleaseArgs {

@@ -61,7 +61,7 @@ pub fn tagger_case(world: &World, name: &str) -> Case {
                 |r| {
                     assert_eq!(r["shape"], "s3", "{r:#}");
                     summary_says(r, "triggers", 1);
-                    summary_says(r, "hashed", 2);
+                    summary_says(r, "objects", 2);
                 },
                 vec![meta1, rec1],
             )
@@ -209,9 +209,7 @@ pub fn auditor_case(name: &str, records: &[CustodyRecord]) -> Case {
         .count() as u64;
     let hashed_in_conv1 = records
         .iter()
-        .filter(|r| {
-            r.why.conversation_id.as_deref() == Some(CONV1) && r.event == EventKind::Hashed
-        })
+        .filter(|r| r.why.conversation_id.as_deref() == Some(CONV1) && r.event == EventKind::Hashed)
         .count();
     assert!(in_conv1 >= 6 && hashed_in_conv1 >= 4, "{in_conv1}");
     match name {
