@@ -30,8 +30,8 @@ use crate::{install_tools, workspace_root};
 const OFFLINE_AWS: &[(&str, &str)] = &[
     ("AWS_REGION", "us-east-1"),
     ("AWS_EC2_METADATA_DISABLED", "true"),
-    ("AWS_CONFIG_FILE", "/nonexistent"),
-    ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+    ("AWS_CONFIG_FILE", "/dev/null"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
 ];
 
 /// Variables cargo sets for the running test that must not leak into the nested cargo, where
@@ -219,6 +219,7 @@ impl LambdaWatch {
         name: &str,
         event: &Value,
     ) -> Result<Value, InvokeError> {
+        let name = name.strip_suffix(".json").unwrap_or(name);
         let data_file = self.logs.join("events").join(format!("{name}.json"));
         std::fs::write(&data_file, serde_json::to_vec_pretty(event).expect("JSON"))
             .map_err(|e| InvokeError::new(format!("writing {}: {e}", data_file.display())))?;
