@@ -218,7 +218,7 @@ async fn every_sample_event_through_the_real_functions_under_cargo_lambda_watch(
     );
     let rebuilt = log.contains("Compiling custody");
     println!(
-        "cargo lambda watch {} the functions (build before it: {:.1} s)",
+        "cargo lambda watch {} functions (build before it: {:.1} s)",
         if rebuilt {
             "recompiled"
         } else {
