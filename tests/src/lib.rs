@@ -27,6 +27,7 @@ pub mod fault_proxy;
 pub mod generated_export;
 pub mod privilege;
 pub mod template;
+pub mod lambda_watch;
 pub mod watched;
 
 pub use backend::Backend;

@@ -1,4 +1,9 @@
 //! `custody demo`: the whole job on the bundled samples, offline, with no AWS account.
+//!
+//! The samples (`samples/` of the source tree: `export/`, `matters.json`, `manifests/`,
+//! `events/`) are built into the binary, so an installed `custody demo` works in any folder: they
+//! are written to `<workdir>/samples/` and used from there. `--samples DIR` uses a folder of the
+//! same layout instead.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,9 +26,38 @@ pub struct DemoArgs {
     /// Where the demo writes its bucket copy, ledger, key and receipt (replaced if it exists).
     #[arg(long, default_value = "target/custody-demo")]
     pub workdir: PathBuf,
-    /// The bundled samples folder.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples"))]
-    pub samples: PathBuf,
+    /// A samples folder (export/ and matters.json) to use instead of the samples built into
+    /// the binary.
+    #[arg(long, value_name = "DIR")]
+    pub samples: Option<PathBuf>,
+}
+
+/// The source tree's `samples/` folder, built into the binary (cli/build.rs rebuilds on change).
+static BUILT_IN_SAMPLES: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../samples");
+
+/// The samples folder to use: `--samples DIR` (checked), or the built-in samples written to
+/// `<work>/samples`.
+fn samples_folder(args: &DemoArgs, work: &Path) -> Result<PathBuf> {
+    let dir = match &args.samples {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = work.join("samples");
+            BUILT_IN_SAMPLES
+                .extract(&dir)
+                .with_context(|| format!("writing the built-in samples to {}", dir.display()))?;
+            dir
+        }
+    };
+    for needed in ["export", "matters.json"] {
+        if !dir.join(needed).exists() {
+            bail!(
+                "--samples {}: no {needed} in it (a samples folder holds export/ and matters.json)",
+                dir.display()
+            );
+        }
+    }
+    Ok(dir)
 }
 
 /// The whole job on the bundled samples, offline: upload the sample export into a local
@@ -43,9 +77,11 @@ pub async fn demo_cmd(args: DemoArgs) -> Result<ExitCode> {
             object_lock: true,
         },
     )?;
-    let uploaded = upload_folder(&bucket, &args.samples.join("export")).await?;
+    let samples = samples_folder(&args, work)?;
+    let uploaded = upload_folder(&bucket, &samples.join("export")).await?;
     println!(
-        "1. uploaded {uploaded} sample export file(s) into the local bucket {}",
+        "1. uploaded {uploaded} sample export file(s) from {} into the local bucket {}",
+        samples.display(),
         bucket_dir.display()
     );
 
@@ -65,7 +101,7 @@ pub async fn demo_cmd(args: DemoArgs) -> Result<ExitCode> {
         export: bucket_dir.display().to_string(),
         ledger: ledger_dir.display().to_string(),
         origin: Some(origin.to_string()),
-        hold_select: format!("matters:{}", args.samples.join("matters.json").display()),
+        hold_select: format!("matters:{}", samples.join("matters.json").display()),
         hold_marking: "tags,metadata,object-lock".to_string(),
         signing_key: Some(format!("file:{}", key_path.display())),
         ..Settings::default()

@@ -15,7 +15,7 @@ use custody_aws::doctor::{self, Check, Place, Report, Role, Status, Target};
 use custody_aws::services::{self, Settings};
 use custody_core::hold::Marking;
 
-use super::endpoint::Endpoint;
+use crate::store_flags::StoreFlags;
 
 #[derive(Args, Debug)]
 pub struct DoctorArgs {
@@ -34,14 +34,11 @@ pub struct DoctorArgs {
     /// The signing key secret's ARN (its GetSecretValue is probed without reading it).
     #[arg(long, env = services::ENV_SIGNING_KEY_SECRET_ARN)]
     pub signing_key_secret: Option<String>,
-    /// The buckets' region; default: the standard chain (AWS_REGION, profile).
-    #[arg(long)]
-    pub region: Option<String>,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub endpoint: Endpoint,
+    pub store: StoreFlags,
 }
 
 pub async fn doctor_cmd(args: DoctorArgs) -> Result<ExitCode> {
@@ -60,12 +57,7 @@ pub async fn doctor_cmd(args: DoctorArgs) -> Result<ExitCode> {
             "--export s3://bucket/prefix is required for --role tagger"
         ));
     }
-    let settings = Settings {
-        s3_endpoint: args.endpoint.endpoint_url.clone(),
-        s3_path_style: args.endpoint.path_style,
-        s3_region: args.region.clone(),
-        ..Settings::default()
-    };
+    let settings = args.store.apply(Settings::default());
     let target = Target {
         role,
         export,

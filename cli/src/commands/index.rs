@@ -11,7 +11,7 @@ use custody_aws::services::{self, Settings};
 use custody_core::ledger::{Ledger, LedgerConfig};
 use custody_core::query::{catch_up, rebuild};
 
-use super::endpoint::Endpoint;
+use crate::store_flags::StoreFlags;
 
 #[derive(Args, Debug)]
 pub struct IndexArgs {
@@ -23,15 +23,16 @@ pub struct IndexArgs {
     #[arg(long)]
     pub rebuild: bool,
     #[command(flatten)]
-    pub endpoint: Endpoint,
+    pub store: StoreFlags,
 }
 
 /// Print what was done as JSON; exit 1 when a block could not be indexed (named on standard
 /// error), 0 otherwise.
 pub async fn index_cmd(args: IndexArgs) -> Result<ExitCode> {
     let settings = Settings {
-        s3_endpoint: args.endpoint.endpoint_url.clone(),
-        s3_path_style: args.endpoint.path_style,
+        s3_endpoint: args.store.endpoint_url.clone(),
+        s3_path_style: args.store.path_style(),
+        s3_region: args.store.region.clone(),
         origin: args.origin.clone(),
         ..Settings::default()
     };

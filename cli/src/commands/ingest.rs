@@ -12,10 +12,10 @@ use custody_core::ingest::{IngestReport, Integration, ingest};
 use custody_core::ledger::Who;
 use custody_core::store::ObjectStore;
 
-use super::endpoint::Endpoint;
 use super::ingest_report::{ReportView, report_json};
 use crate::output::OutputFormat;
 use crate::progress::RunProgress;
+use crate::store_flags::StoreFlags;
 
 #[derive(Args, Debug)]
 pub struct IngestArgs {
@@ -79,7 +79,7 @@ pub struct IngestArgs {
     #[arg(long, value_enum, conflicts_with = "json")]
     pub output: Option<OutputFormat>,
     #[command(flatten)]
-    pub endpoint: Endpoint,
+    pub store: StoreFlags,
 }
 
 impl IngestArgs {
@@ -95,8 +95,9 @@ impl IngestArgs {
             signing_key: Some(self.signing_key.clone()),
             copy_multipart_threshold: self.copy_multipart_threshold.clone(),
             copy_part_size: None,
-            s3_endpoint: self.endpoint.endpoint_url.clone(),
-            s3_path_style: self.endpoint.path_style,
+            s3_endpoint: self.store.endpoint_url.clone(),
+            s3_path_style: self.store.path_style(),
+            s3_region: self.store.region.clone(),
             ..Settings::default()
         }
     }

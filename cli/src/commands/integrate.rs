@@ -11,7 +11,7 @@ use clap::Args;
 use custody_aws::services::{self, Settings};
 use custody_core::ledger::IntegrateOutcome;
 
-use super::endpoint::Endpoint;
+use crate::store_flags::StoreFlags;
 
 #[derive(Args, Debug)]
 pub struct IntegrateArgs {
@@ -35,7 +35,7 @@ pub struct IntegrateArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub endpoint: Endpoint,
+    pub store: StoreFlags,
 }
 
 /// Exit 0 when nothing is left pending that could be integrated, 1 when lines were refused (kept
@@ -45,8 +45,9 @@ pub async fn integrate_cmd(args: IntegrateArgs) -> Result<ExitCode> {
         ledger: args.ledger.clone(),
         origin: args.origin.clone(),
         signing_key: Some(args.signing_key.clone()),
-        s3_endpoint: args.endpoint.endpoint_url.clone(),
-        s3_path_style: args.endpoint.path_style,
+        s3_endpoint: args.store.endpoint_url.clone(),
+        s3_path_style: args.store.path_style(),
+        s3_region: args.store.region.clone(),
         ..Settings::default()
     };
     let ledger = settings

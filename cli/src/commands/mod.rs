@@ -2,7 +2,6 @@
 
 pub mod demo;
 pub mod doctor;
-pub mod endpoint;
 pub mod index;
 pub mod ingest;
 pub mod ingest_report;

@@ -15,8 +15,8 @@ use custody_core::ledger::{Ledger, LedgerConfig};
 use custody_core::query::{Match, RecordFilter, find, find_indexed, parse_event};
 use custody_core::store::counting::CountingStore;
 
-use super::endpoint::Endpoint;
 use crate::output::{OutputFormat, Rows, printable};
+use crate::store_flags::StoreFlags;
 
 #[derive(Args, Debug)]
 pub struct QueryArgs {
@@ -57,7 +57,7 @@ pub struct QueryArgs {
     #[arg(long, value_enum)]
     pub output: Option<OutputFormat>,
     #[command(flatten)]
-    pub endpoint: Endpoint,
+    pub store: StoreFlags,
 }
 
 fn parse_time(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
@@ -75,8 +75,9 @@ fn parse_time(flag: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>> {
 /// what it read. Exit 0 when something matched, 1 when nothing did.
 pub async fn query_cmd(args: QueryArgs) -> Result<ExitCode> {
     let settings = Settings {
-        s3_endpoint: args.endpoint.endpoint_url.clone(),
-        s3_path_style: args.endpoint.path_style,
+        s3_endpoint: args.store.endpoint_url.clone(),
+        s3_path_style: args.store.path_style(),
+        s3_region: args.store.region.clone(),
         origin: args.origin.clone(),
         ..Settings::default()
     };

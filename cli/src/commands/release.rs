@@ -8,8 +8,8 @@ use custody_aws::services::{self, Settings};
 use custody_core::audit::{ReleaseResult, ReleaseScope, release};
 use custody_core::hold::RunContext;
 
-use super::endpoint::Endpoint;
 use super::ingest::local_who;
+use crate::store_flags::StoreFlags;
 
 #[derive(Args, Debug)]
 pub struct ReleaseArgs {
@@ -37,7 +37,7 @@ pub struct ReleaseArgs {
     #[arg(long)]
     pub reason: String,
     #[command(flatten)]
-    pub endpoint: Endpoint,
+    pub store: StoreFlags,
 }
 
 /// Exit 0 when every object the matter held was released, 1 when some were refused (another
@@ -54,8 +54,9 @@ pub async fn release_cmd(args: ReleaseArgs) -> Result<ExitCode> {
         hold_select: "all".to_string(),
         hold_marking: "tags".to_string(),
         signing_key: Some(args.signing_key.clone()),
-        s3_endpoint: args.endpoint.endpoint_url.clone(),
-        s3_path_style: args.endpoint.path_style,
+        s3_endpoint: args.store.endpoint_url.clone(),
+        s3_path_style: args.store.path_style(),
+        s3_region: args.store.region.clone(),
         ..Settings::default()
     };
     let services = settings.services().await.map_err(|e| {

@@ -131,7 +131,7 @@ pub async fn report_cmd(args: ReportArgs) -> Result<ExitCode> {
             .iter()
             .map(|k| k.display().to_string())
             .collect(),
-        endpoint: args.ledger.endpoint.as_deref(),
+        endpoint: args.ledger.store.endpoint_url.as_deref(),
     };
     report.reverify = reverify::commands(&report, &reach);
     let text = match args.format {

@@ -5,6 +5,9 @@
 
 use std::time::{Duration, SystemTime};
 
+/// 2001-09-09T01:46:40Z in milliseconds since the epoch: no Lambda deadline is earlier.
+pub const EPOCH_MILLIS_FLOOR: u64 = 1_000_000_000_000;
+
 /// When the invocation will be stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline {
@@ -13,11 +16,18 @@ pub struct Deadline {
 
 impl Deadline {
     /// The deadline of an invocation, from the context's milliseconds since the Unix epoch. `0`
-    /// (as tests and some local emulators send) means none.
+    /// (as tests and some local emulators send) means none. A value below
+    /// [`EPOCH_MILLIS_FLOOR`] is no time since the epoch but a budget from now: `cargo lambda
+    /// watch` sends the constant `600000` (ten minutes) with every invocation.
     pub fn from_epoch_millis(millis: u64) -> Deadline {
-        Deadline {
-            at: (millis > 0).then(|| SystemTime::UNIX_EPOCH + Duration::from_millis(millis)),
-        }
+        let at = match millis {
+            0 => None,
+            budget if budget < EPOCH_MILLIS_FLOOR => {
+                Some(SystemTime::now() + Duration::from_millis(budget))
+            }
+            epoch => Some(SystemTime::UNIX_EPOCH + Duration::from_millis(epoch)),
+        };
+        Deadline { at }
     }
 
     /// A deadline `after` from now.
@@ -57,8 +67,16 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_below_any_epoch_time_counts_from_now() {
+        // cargo lambda watch's constant: ten minutes from now, not 600 s after 1970.
+        let budget = Deadline::from_epoch_millis(600_000);
+        let left = budget.remaining().unwrap();
+        assert!(left > Duration::from_secs(590) && left <= Duration::from_secs(600));
+    }
+
+    #[test]
     fn a_past_deadline_has_nothing_left() {
-        let past = Deadline::from_epoch_millis(1_000);
+        let past = Deadline::from_epoch_millis(1_600_000_000_000);
         assert_eq!(past.remaining(), Some(Duration::ZERO));
         assert!(!past.allows(Duration::from_millis(1)));
     }
