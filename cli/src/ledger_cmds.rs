@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use custody_aws::open;
+use custody_aws::s3::S3Options;
 use custody_core::ledger::tiles::{PinnedVerdict, check_pinned};
 use custody_core::ledger::{
     BlockView, Checkpoint, Layout, Ledger, LedgerConfig, Receipt, Signer, Trust, TrustedKeys,
@@ -20,6 +21,7 @@ use custody_core::store::ObjectStore;
 
 use crate::commands::verify_checks;
 use crate::store_flags::StoreFlags;
+use crate::verify_progress::VerifyDisplay;
 
 /// Exit status: 0 intact, 1 evidence of tampering or mismatch, 2 could not run.
 const COULD_NOT_RUN: u8 = 2;
@@ -73,6 +75,9 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// No progress display on standard error.
+    #[arg(long)]
+    quiet: bool,
     #[command(flatten)]
     objects: verify_checks::ObjectChecks,
 }
@@ -184,7 +189,11 @@ pub async fn verify(args: VerifyArgs) -> ExitCode {
             Err(e) => refuse(e),
         };
     }
-    let report = ledger.verify(pinned.as_ref()).await;
+    let display = VerifyDisplay::start(args.quiet);
+    let report = ledger
+        .verify_with_progress(pinned.as_ref(), display.counters())
+        .await;
+    display.finish();
     if args.json {
         println!(
             "{}",

@@ -6,6 +6,7 @@ mod output;
 mod progress;
 mod report;
 mod store_flags;
+mod verify_progress;
 
 use std::process::ExitCode;
 

@@ -25,9 +25,9 @@ pub mod backend;
 pub mod cutting_proxy;
 pub mod fault_proxy;
 pub mod generated_export;
+pub mod lambda_watch;
 pub mod privilege;
 pub mod template;
-pub mod lambda_watch;
 pub mod watched;
 
 pub use backend::Backend;

@@ -41,6 +41,6 @@ pub use tiles::{
     publish_block,
 };
 pub use verify::{
-    DuplicateStats, Failure, LedgerCheck, Trust, Verdict, VerifyInput, VerifyReport, verify_blocks,
-    verify_blocks_timed,
+    DuplicateStats, Failure, LedgerCheck, Trust, Verdict, VerifyInput, VerifyProgress,
+    VerifyReport, VerifySnapshot, verify_blocks, verify_blocks_timed,
 };

@@ -20,6 +20,7 @@ mod checks;
 mod duplicates;
 mod pinned;
 mod prefixes;
+mod progress;
 pub mod report;
 mod root_leaf;
 mod store;
@@ -31,6 +32,7 @@ use bytes::Bytes;
 
 use super::checkpoint::Checkpoint;
 use super::keys::TrustedKeys;
+pub use progress::{VerifyProgress, VerifySnapshot};
 pub use report::{Failure, LedgerCheck, Trust, Verdict, VerifyReport};
 pub use stream::DuplicateStats;
 use stream::{Start, StreamVerifier, window_len};

@@ -17,6 +17,7 @@ use crate::store::{ObjectVersion, StoreErrorKind};
 
 use super::super::checkpoint::Checkpoint;
 use super::super::log::{Ledger, ListedBlock, READ_BUDGET, ReadBlockError};
+use super::progress::VerifyProgress;
 use super::report::{Failure, LedgerCheck, VerifyReport};
 use super::root_leaf::first_altered_leaves;
 use super::stream::{DuplicateStats, Start, StreamVerifier, window_len};
@@ -38,7 +39,7 @@ impl Ledger {
         &self,
         pinned: Option<&Checkpoint>,
     ) -> (VerifyReport, Vec<(&'static str, Duration)>, DuplicateStats) {
-        match self.verify_streaming(pinned).await {
+        match self.verify_streaming(pinned, None).await {
             Ok(done) => done,
             Err(e) => (
                 VerifyReport::could_not_run(self.location(), self.config().origin.clone(), e),
@@ -48,12 +49,28 @@ impl Ledger {
         }
     }
 
+    /// [`Ledger::verify`], raising `progress` as blocks are checked.
+    pub async fn verify_with_progress(
+        &self,
+        pinned: Option<&Checkpoint>,
+        progress: &VerifyProgress,
+    ) -> VerifyReport {
+        match self.verify_streaming(pinned, Some(progress)).await {
+            Ok((report, _, _)) => report,
+            Err(e) => VerifyReport::could_not_run(self.location(), self.config().origin.clone(), e),
+        }
+    }
+
     async fn verify_streaming(
         &self,
         pinned: Option<&Checkpoint>,
+        progress: Option<&VerifyProgress>,
     ) -> Result<(VerifyReport, Vec<(&'static str, Duration)>, DuplicateStats), String> {
         let (trusted, trust) = self.trusted_keys().await.map_err(|e| e.to_string())?;
         let (listed, strays) = self.list_blocks().await.map_err(|e| e.to_string())?;
+        if let Some(p) = progress {
+            p.listed(listed.len() as u64, listed.iter().map(|b| b.size).sum());
+        }
         let mut verifier = StreamVerifier::new(Start::new(
             self.location(),
             self.config().origin.clone(),
@@ -112,6 +129,10 @@ impl Ledger {
         while let Some(taken) = next {
             let (window, failures) = taken?;
             failures.into_iter().for_each(|f| verifier.found(f));
+            let (count, bytes) = (
+                window.len() as u64,
+                window.iter().map(|(_, b)| b.len() as u64).sum::<u64>(),
+            );
             let check = tokio::task::spawn_blocking(move || {
                 verifier.push_window(window);
                 verifier
@@ -124,6 +145,9 @@ impl Ledger {
             };
             let (checked, following) = tokio::join!(check, following);
             verifier = checked.map_err(|e| format!("verification task failed: {e}"))?;
+            if let Some(p) = progress {
+                p.checked(count, bytes);
+            }
             next = following;
         }
 
