@@ -3,30 +3,9 @@
 //! codes. The export is an unversioned folder of plain files (an export downloaded to disk).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn custody(args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_custody"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("CUSTODY_") || name.starts_with("AWS_") {
-            command.env_remove(name);
-        }
-    }
-    command.args(args).output().expect("custody runs")
-}
-
-fn run(args: &[&str], expected_exit: i32) -> (String, String) {
-    let output = custody(args);
-    let out = String::from_utf8_lossy(&output.stdout).into_owned();
-    let err = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(
-        output.status.code(),
-        Some(expected_exit),
-        "custody {}\nstdout:\n{out}\nstderr:\n{err}",
-        args.join(" ")
-    );
-    (out, err)
-}
+mod common;
+use common::{custody, run};
 
 fn with_extension(dir: &Path, ext: &str) -> PathBuf {
     std::fs::read_dir(dir)

@@ -9,64 +9,11 @@ use custody_core::store::{BucketSpec, PutRequest, StoreWrite};
 use custody_tests::{Identity, SeaweedFs, unique_bucket, workspace_root};
 use serde_json::Value;
 
+mod common;
+use common::{custody, describe, files_with_extension, run_out};
+
 const ORG: &str = "3f1c9a52-7d0e-4b8a-9c61-0a2b4c6d8e10";
 const CONVERSATION: &str = "c0ffee01-5b2a-4e9d-9a10-3d2f7a000001";
-
-/// `custody` with a clean environment: no configuration leaks in from the caller's shell.
-fn custody(args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_custody"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("CUSTODY_") || name.starts_with("AWS_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", Identity::Admin.access_key_id())
-        .env("AWS_SECRET_ACCESS_KEY", Identity::Admin.secret_access_key())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .output()
-        .expect("custody runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn describe(args: &[&str], output: &Output) -> String {
-    format!(
-        "custody {}\nexit {:?}\nstdout:\n{}\nstderr:\n{}",
-        args.join(" "),
-        output.status.code(),
-        stdout(output),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// Run and check the exit status; returns standard output.
-fn run(args: &[&str], expected_exit: i32) -> String {
-    let output = custody(args);
-    assert_eq!(
-        output.status.code(),
-        Some(expected_exit),
-        "{}",
-        describe(args, &output)
-    );
-    stdout(&output)
-}
-
-fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == extension))
-        .collect();
-    found.sort();
-    found
-}
 
 /// Every file of `samples/export/`, keyed by its path relative to that folder.
 fn sample_files() -> Vec<(String, PathBuf)> {
@@ -115,7 +62,7 @@ fn demo_runs_the_whole_job_and_verify_catches_one_flipped_byte() {
     let work = tempfile::tempdir().unwrap();
     let demo = work.path().join("demo");
     let demo_arg = demo.display().to_string();
-    let out = run(&["demo", "--workdir", &demo_arg], 0);
+    let out = run_out(&["demo", "--workdir", &demo_arg], 0);
     let uploaded = format!("1. uploaded {} sample export file(s)", sample_files().len());
     for step in [
         uploaded.as_str(),
@@ -137,7 +84,7 @@ fn demo_runs_the_whole_job_and_verify_catches_one_flipped_byte() {
 
     let ledger = demo.join("ledger");
     let ledger_arg = ledger.display().to_string();
-    let report = run(&["verify", &ledger_arg, "--json"], 0);
+    let report = run_out(&["verify", &ledger_arg, "--json"], 0);
     let report: Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["failures"], Value::Array(Vec::new()), "{report:#}");
 
@@ -156,7 +103,7 @@ fn demo_runs_the_whole_job_and_verify_catches_one_flipped_byte() {
         "{}",
         describe(&args, &output)
     );
-    let tampered = run(&["verify", &ledger_arg, "--json"], 1);
+    let tampered = run_out(&["verify", &ledger_arg, "--json"], 1);
     let tampered: Value = serde_json::from_str(&tampered).unwrap();
     assert!(
         !tampered["failures"].as_array().unwrap().is_empty(),
@@ -206,7 +153,7 @@ async fn ingest_verify_query_and_receipts_against_s3() {
     let origin = "custody.test/cli";
     let keys = work.path().join("keys");
     let keys_arg = keys.display().to_string();
-    let out = run(&["keygen", "--origin", origin, "--out", &keys_arg], 0);
+    let out = run_out(&["keygen", "--origin", origin, "--out", &keys_arg], 0);
     assert!(out.contains("key id"), "{out}");
     let secret = files_with_extension(&keys, "key").remove(0);
     let vkey = files_with_extension(&keys, "vkey").remove(0);
@@ -244,13 +191,13 @@ async fn ingest_verify_query_and_receipts_against_s3() {
         "--verbose",
     ];
     // The samples hold a stray upload no metadata names: a finding, so exit status 1.
-    let first = run(&ingest, 1);
+    let first = run_out(&ingest, 1);
     assert!(first.contains("unreferenced"), "{first}");
     assert!(first.contains("for M-1, M-2"), "{first}");
     assert!(!first.contains("ledger: 0 record(s) appended"), "{first}");
     // The second run finds every version recorded: it skips them unread (the first run's
     // findings are in the ledger, not repeated), so it exits 0.
-    let second = run(&ingest, 0);
+    let second = run_out(&ingest, 0);
     assert!(
         second.contains("ledger: 0 record(s) appended"),
         "a second run adds nothing:\n{second}"
@@ -262,7 +209,7 @@ async fn ingest_verify_query_and_receipts_against_s3() {
         "{second}"
     );
 
-    let report = run(
+    let report = run_out(
         &[
             "verify",
             &ledger,
@@ -282,10 +229,10 @@ async fn ingest_verify_query_and_receipts_against_s3() {
     // A key the ledger was never signed with is not trusted.
     let other = work.path().join("other");
     let other_arg = other.display().to_string();
-    run(&["keygen", "--origin", origin, "--out", &other_arg], 0);
+    run_out(&["keygen", "--origin", origin, "--out", &other_arg], 0);
     let stranger = files_with_extension(&other, "vkey").remove(0);
     let stranger_arg = stranger.display().to_string();
-    run(
+    run_out(
         &[
             "verify",
             &ledger,
@@ -308,7 +255,7 @@ async fn ingest_verify_query_and_receipts_against_s3() {
         endpoint.as_str(),
         "--path-style",
     ];
-    let lines = run(&query_args, 0);
+    let lines = run_out(&query_args, 0);
     let found: Vec<Value> = lines
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -327,7 +274,7 @@ async fn ingest_verify_query_and_receipts_against_s3() {
 
     let receipt = work.path().join("receipt.json");
     let receipt_arg = receipt.display().to_string();
-    run(
+    run_out(
         &[
             "receipt",
             &ledger,
@@ -340,7 +287,7 @@ async fn ingest_verify_query_and_receipts_against_s3() {
         ],
         0,
     );
-    let valid = run(&["verify-receipt", &receipt_arg, "--key", &vkey_arg], 0);
+    let valid = run_out(&["verify-receipt", &receipt_arg, "--key", &vkey_arg], 0);
     assert!(valid.starts_with("VALID"), "{valid}");
     assert!(valid.contains(id), "{valid}");
 
@@ -355,7 +302,7 @@ async fn ingest_verify_query_and_receipts_against_s3() {
     let forged_path = work.path().join("forged.json");
     std::fs::write(&forged_path, forged.to_string()).unwrap();
     let forged_arg = forged_path.display().to_string();
-    let invalid = run(&["verify-receipt", &forged_arg, "--key", &vkey_arg], 1);
+    let invalid = run_out(&["verify-receipt", &forged_arg, "--key", &vkey_arg], 1);
     assert!(invalid.starts_with("INVALID"), "{invalid}");
 }
 
@@ -371,7 +318,7 @@ fn ingest_mistakes_exit_with_their_code_and_leave_the_ledger_unchanged() {
     let key_arg = format!("file:{}", key.display());
     let keys = work.path().join("keys");
     let keys_arg = keys.display().to_string();
-    run(
+    run_out(
         &["keygen", "--origin", "custody.test/cli", "--out", &keys_arg],
         0,
     );

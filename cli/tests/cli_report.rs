@@ -13,52 +13,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 mod chromium;
+mod common;
 use chromium::{chromium, screenshot_figures};
+use common::{custody, files_with_extension, run};
 
 const ORG: &str = "3f1c9a52-7d0e-4b8a-9c61-0a2b4c6d8e10";
-
-fn custody(args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_custody"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("CUSTODY_") || name.starts_with("AWS_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", Identity::Admin.access_key_id())
-        .env("AWS_SECRET_ACCESS_KEY", Identity::Admin.secret_access_key())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .output()
-        .expect("custody runs")
-}
-
-/// Run and check the exit status; returns standard output and standard error.
-fn run(args: &[&str], expected_exit: i32) -> (String, String) {
-    let output = custody(args);
-    let out = String::from_utf8_lossy(&output.stdout).into_owned();
-    let err = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(
-        output.status.code(),
-        Some(expected_exit),
-        "custody {}\nstdout:\n{out}\nstderr:\n{err}",
-        args.join(" ")
-    );
-    (out, err)
-}
-
-fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == extension))
-        .collect();
-    found.sort();
-    found
-}
 
 /// Every sample export file: its key and its bytes.
 fn sample_files() -> Vec<(String, Vec<u8>)> {

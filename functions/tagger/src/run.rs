@@ -69,13 +69,15 @@ pub async fn run_trigger(
     };
     let mut ctx = invoker.run_context(source);
     ctx.export_job = export_job;
-    let report = ingest(
+    // Boxed: a run's future is large (units in flight), too large for a worker's stack in
+    // unoptimised builds.
+    let report = Box::pin(ingest(
         services.export.clone(),
         &services.ledger,
         config,
         &start,
         &ctx,
-    )
+    ))
     .await;
     if let Some(error) = &report.run_error {
         let reason = format!("{error}; nothing was recorded");

@@ -119,7 +119,7 @@ async fn run_chunk(
         }
     }
     let done: Vec<UnitDone> = stream::iter(work)
-        .map(|unit| process_unit(env, unit))
+        .map(|unit| Box::pin(process_unit(env, unit)))
         .buffered(UNITS_IN_FLIGHT)
         .collect()
         .await;

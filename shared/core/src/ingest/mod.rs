@@ -112,7 +112,11 @@ pub async fn ingest(
         Integration::SubmitOnly => u64::MAX,
     };
     let mut report = IngestReport::new(ctx.source.clone(), account);
-    let versions = superseded::RecordedVersions::open(ledger, &config.scope.bucket).await;
+    let versions = Box::pin(superseded::RecordedVersions::open(
+        ledger,
+        &config.scope.bucket,
+    ))
+    .await;
     if let Some(why) = versions.unavailable() {
         tracing::warn!(why, "earlier versions of the objects cannot be looked up");
         report

@@ -86,16 +86,17 @@ pub(super) async fn process_unit(env: &RunEnv<'_>, unit: DiscoveryUnit) -> UnitD
     }))
     .buffered(env.config.hash.object_concurrency.max(1))
     .collect::<Vec<_>>();
-    let (mut hold, digests) = tokio::join!(engine.run(&discovery), hash_all);
+    // Boxed: the futures of one unit are large, and a run holds several at once.
+    let (mut hold, digests) = tokio::join!(Box::pin(engine.run(&discovery)), hash_all);
     env.progress.marked(hold.outcomes.len());
     // Before any record is made: a successor's records say whose successor it is.
-    find_successors(
+    Box::pin(find_successors(
         env.versions,
         env.ledger,
         &env.config.scope.bucket,
         &mut hold.outcomes,
         &digests,
-    )
+    ))
     .await;
 
     let mut records = Vec::new();
