@@ -3,10 +3,9 @@
 //! and `verify` catching one flipped byte in a folder ledger.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use custody_core::store::{BucketSpec, PutRequest, StoreWrite};
-use custody_tests::{Identity, SeaweedFs, unique_bucket, workspace_root};
+use custody_tests::{SeaweedFs, unique_bucket, workspace_root};
 use serde_json::Value;
 
 mod common;

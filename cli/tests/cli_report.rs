@@ -4,18 +4,17 @@
 //! blank, and the rendered DOM holding one row per conversation of the matter and the
 //! digests of the sample files); then a report on a tampered folder ledger exits 1 and says so.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 use custody_core::store::{BucketSpec, PutRequest, StoreWrite};
-use custody_tests::{Identity, SeaweedFs, install_tools, unique_bucket, workspace_root};
+use custody_tests::{SeaweedFs, install_tools, unique_bucket, workspace_root};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 mod chromium;
 mod common;
 use chromium::{chromium, screenshot_figures};
-use common::{custody, files_with_extension, run};
+use common::{files_with_extension, run};
 
 const ORG: &str = "3f1c9a52-7d0e-4b8a-9c61-0a2b4c6d8e10";
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 mod common;
-use common::{custody, run};
+use common::run;
 
 /// A demo ledger: the folder, its published verifier key file, and the block files.
 struct Demo {
