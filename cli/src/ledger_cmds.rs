@@ -189,7 +189,7 @@ pub async fn verify(args: VerifyArgs) -> ExitCode {
             Err(e) => refuse(e),
         };
     }
-    let display = VerifyDisplay::start(args.quiet);
+    let display = VerifyDisplay::start(args.quiet, "verify");
     let report = ledger
         .verify_with_progress(pinned.as_ref(), display.counters())
         .await;
@@ -220,7 +220,8 @@ pub async fn verify(args: VerifyArgs) -> ExitCode {
     // On an intact ledger: the attestations, and the objects where --export is given.
     if report.verdict() == Verdict::Intact {
         let s3 = s3_options(&args.ledger);
-        let checks = verify_checks::after_intact(&ledger, &args.objects, &s3, args.json).await;
+        let checks =
+            verify_checks::after_intact(&ledger, &args.objects, &s3, args.json, args.quiet).await;
         code = code.max(checks);
     }
     ExitCode::from(code)

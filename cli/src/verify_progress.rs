@@ -1,4 +1,4 @@
-//! Progress of `custody verify` on standard error: on a terminal, a bar (indicatif) with the
+//! Progress of `custody verify` (and of its `--rehash` pass) on standard error: on a terminal, a bar (indicatif) with the
 //! bytes of blocks checked of those listed, the rate and the ETA; otherwise a plain line every
 //! [`PLAIN_EVERY`] once the verification has run that long:
 //!
@@ -30,8 +30,9 @@ pub struct VerifyDisplay {
 }
 
 impl VerifyDisplay {
-    /// Nothing with `quiet`; a bar on a terminal; plain lines otherwise.
-    pub fn start(quiet: bool) -> VerifyDisplay {
+    /// Nothing with `quiet`; a bar on a terminal; plain lines otherwise. `what` names the pass
+    /// in the plain line (`verify`, `verify --rehash`).
+    pub fn start(quiet: bool, what: &'static str) -> VerifyDisplay {
         let counters = Arc::new(VerifyProgress::default());
         if quiet {
             return VerifyDisplay {
@@ -66,7 +67,10 @@ impl VerifyDisplay {
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(PLAIN_EVERY).await;
-                eprintln!("{}", plain_line(&shared.snapshot(), started.elapsed()));
+                eprintln!(
+                    "{}",
+                    plain_line(what, &shared.snapshot(), started.elapsed())
+                );
             }
         });
         VerifyDisplay {
@@ -91,10 +95,10 @@ impl VerifyDisplay {
 }
 
 /// The plain progress line.
-pub fn plain_line(s: &VerifySnapshot, elapsed: Duration) -> String {
+pub fn plain_line(what: &str, s: &VerifySnapshot, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(0.001);
     format!(
-        "custody verify: {}/{} blocks checked ({} of {}, {}/s), {} s",
+        "custody {what}: {}/{} blocks checked ({} of {}, {}/s), {} s",
         s.blocks_done,
         s.blocks_total,
         human_bytes(s.bytes_done as f64),
@@ -116,7 +120,7 @@ mod tests {
             blocks_done: 4,
             bytes_done: 4 << 20,
         };
-        let line = plain_line(&s, Duration::from_secs(2));
+        let line = plain_line("verify", &s, Duration::from_secs(2));
         assert!(
             line.starts_with("custody verify: 4/10 blocks checked ("),
             "{line}"

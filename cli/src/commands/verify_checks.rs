@@ -15,13 +15,14 @@ use clap::Args;
 use custody_aws::open;
 use custody_aws::s3::S3Options;
 use custody_aws::secrets::load_signer;
-use custody_core::audit::{RehashResult, check_attestations, check_holds, rehash};
+use custody_core::audit::{RehashResult, check_attestations, check_holds, rehash_with_progress};
 use custody_core::digest::HashOptions;
 use custody_core::hold::RunContext;
 use custody_core::ledger::{KeySource, Ledger, LedgerConfig};
 use custody_core::store::ObjectStore;
 
 use super::ingest::local_who;
+use crate::verify_progress::VerifyDisplay;
 
 const COULD_NOT_RUN: u8 = 2;
 
@@ -59,6 +60,7 @@ pub async fn after_intact(
     checks: &ObjectChecks,
     s3: &S3Options,
     json: bool,
+    quiet: bool,
 ) -> u8 {
     let say = |text: String| {
         if json {
@@ -106,7 +108,7 @@ pub async fn after_intact(
         }
     };
     if checks.rehash {
-        code = code.max(rehash_check(ledger, &export, checks, &say).await);
+        code = code.max(rehash_check(ledger, &export, checks, quiet, &say).await);
     }
     if checks.holds {
         code = code.max(holds_check(ledger, &export, &say).await);
@@ -118,6 +120,7 @@ async fn rehash_check(
     ledger: &Ledger,
     export: &Arc<dyn ObjectStore>,
     checks: &ObjectChecks,
+    quiet: bool,
     say: &impl Fn(String),
 ) -> u8 {
     let mut ctx = RunContext::new(format!(
@@ -126,14 +129,17 @@ async fn rehash_check(
     ));
     ctx.who = local_who();
     let reads: Arc<dyn custody_core::store::StoreRead> = export.clone();
-    let report = match rehash(
+    let display = VerifyDisplay::start(quiet, "verify --rehash");
+    let rehashed = rehash_with_progress(
         ledger,
         reads,
         HashOptions::default(),
         checks.record.then_some(&ctx),
+        Some(display.counters()),
     )
-    .await
-    {
+    .await;
+    display.finish();
+    let report = match rehashed {
         Ok(report) => report,
         Err(e) => {
             eprintln!("error: rehashing: {e}");

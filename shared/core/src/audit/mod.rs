@@ -13,7 +13,7 @@ pub mod release;
 
 pub use attestations::{AttestationFailure, AttestationReport, check_attestations};
 pub use holds::{HoldsReport, MarkGone, check_holds};
-pub use rehash::{RehashReport, RehashResult, RehashedVersion, rehash};
+pub use rehash::{RehashReport, RehashResult, RehashedVersion, rehash, rehash_with_progress};
 pub use release::{ReleaseReport, ReleaseResult, ReleaseScope, ReleasedObject, release};
 
 use crate::ledger::{BlockView, CustodyRecord, Ledger, LedgerError};

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::digest::{DigestEngine, DigestError, HashItem, HashOptions};
 use crate::hold::RunContext;
+use crate::ledger::VerifyProgress;
 use crate::ledger::{CustodyRecord, EventKind, How, Ledger, LedgerError, Outcome, What, Why};
 use crate::store::{StoreErrorKind, StoreRead};
 
@@ -69,9 +70,24 @@ pub async fn rehash(
     options: HashOptions,
     record_as: Option<&RunContext>,
 ) -> Result<RehashReport, LedgerError> {
+    rehash_with_progress(ledger, export, options, record_as, None).await
+}
+
+/// [`rehash`], raising `progress` block by block (the blocks listed, then each block whose
+/// recorded versions were re-read), for a progress display.
+pub async fn rehash_with_progress(
+    ledger: &Ledger,
+    export: Arc<dyn StoreRead>,
+    options: HashOptions,
+    record_as: Option<&RunContext>,
+    progress: Option<&VerifyProgress>,
+) -> Result<RehashReport, LedgerError> {
     let bucket = export.bucket().to_string();
     let engine = DigestEngine::new(export, options);
     let (blocks, _) = ledger.list_blocks().await?;
+    if let Some(p) = progress {
+        p.listed(blocks.len() as u64, blocks.iter().map(|b| b.size).sum());
+    }
     let mut report = RehashReport::default();
     let mut seen: BTreeSet<(String, Option<String>, String)> = BTreeSet::new();
     for listed in blocks {
@@ -145,6 +161,9 @@ pub async fn rehash(
                 record_id: record.id.clone(),
                 result,
             });
+        }
+        if let Some(p) = progress {
+            p.checked(1, listed.size);
         }
     }
     Ok(report)

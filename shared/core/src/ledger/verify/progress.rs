@@ -22,12 +22,12 @@ pub struct VerifySnapshot {
 }
 
 impl VerifyProgress {
-    pub(super) fn listed(&self, blocks: u64, bytes: u64) {
+    pub(crate) fn listed(&self, blocks: u64, bytes: u64) {
         self.blocks_total.store(blocks, Ordering::Relaxed);
         self.bytes_total.store(bytes, Ordering::Relaxed);
     }
 
-    pub(super) fn checked(&self, blocks: u64, bytes: u64) {
+    pub(crate) fn checked(&self, blocks: u64, bytes: u64) {
         self.blocks_done.fetch_add(blocks, Ordering::Relaxed);
         self.bytes_done.fetch_add(bytes, Ordering::Relaxed);
     }
