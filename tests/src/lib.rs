@@ -22,6 +22,7 @@ use custody_aws::s3::{S3Options, S3Store, StaticCredentials};
 use custody_core::store::BucketSpec;
 
 pub mod backend;
+pub mod corrupting_proxy;
 pub mod cutting_proxy;
 pub mod fault_proxy;
 pub mod generated_export;

@@ -2,6 +2,7 @@
 //! to a version, bucket versioning and Object Lock configuration.
 
 use super::*;
+use aws_sdk_s3::config::ResponseChecksumValidation;
 use custody_core::store::ChecksumAlgorithm as Algorithm;
 use custody_core::store::{HeadAndBody, ListPage, ObjectVersion};
 
@@ -311,7 +312,8 @@ impl StoreRead for S3Store {
     }
 
     /// One GetObject pinned with `versionId` and `If-Match`, checksum mode on: its headers say
-    /// what HEAD would, so a listed object costs one request. A `412` (the ETag is no longer
+    /// what HEAD would, so a listed object costs one request. The body is not validated by the
+    /// SDK: the engine computes the stored checksum's algorithm in its pass and compares. A `412` (the ETag is no longer
     /// `if_match`) is [`StoreErrorKind::PreconditionFailed`]. The legal-hold state is what the
     /// GET's `x-amz-object-lock-legal-hold` header says (no extra request).
     async fn get_with_head(
@@ -327,7 +329,21 @@ impl StoreRead for S3Store {
             .key(key)
             .set_version_id(version.map(str::to_string))
             .set_if_match(if_match.map(|etag| format!("\"{}\"", etag.trim_matches('"'))))
-            .checksum_mode(ChecksumMode::Enabled)
+            // Checksum mode as a header, not `.checksum_mode(Enabled)`, with the SDK's response
+            // validation off for this request: the SDK would otherwise compare the body with the
+            // stored full-object checksum itself and fail the read when they differ, and a
+            // stored checksum that disagrees with the bytes must reach the engine's own
+            // comparison (a mismatch finding naming both values), not end as a store error.
+            .customize()
+            .config_override(
+                aws_sdk_s3::config::Builder::default()
+                    .response_checksum_validation(ResponseChecksumValidation::WhenRequired),
+            )
+            .mutate_request(|request| {
+                request
+                    .headers_mut()
+                    .insert("x-amz-checksum-mode", "ENABLED");
+            })
             .send()
             .await
             .map_err(|e| sdk_error("GetObject", Some(key), e))?;

@@ -3,7 +3,7 @@
 //!
 //! - [`StreamingDigest`]: SHA-256 (SHA-NI / ARMv8 picked at run time by `sha2`) and, in the same
 //!   pass, the checksum S3 stored with the object (CRC64NVME, CRC32, CRC32C, SHA-1) or, only where
-//!   no full-object checksum is stored, MD5 for the ETag.
+//!   no full-object checksum is stored, MD5 for the ETag ([`Md5`], AWS-LC's).
 //! - [`CrossCheck`]: which comparison was made (stored full-object checksum, ETag as MD5, or none
 //!   and why), recorded in each [`ObjectDigest`].
 //! - [`DigestEngine`] / [`hash_version`] / [`hash_many`]: read one version (pinned by HEAD) from an
@@ -22,6 +22,7 @@ mod engine;
 mod error;
 mod fetch;
 mod item;
+mod md5;
 mod multipart;
 mod options;
 mod plan;
@@ -35,6 +36,7 @@ pub use checksum::stored_checksum_of;
 pub use engine::{DigestEngine, HashOutcome, hash_many, hash_version};
 pub use error::DigestError;
 pub use item::HashItem;
+pub use md5::Md5;
 pub use options::HashOptions;
 pub use result::ObjectDigest;
 pub use retry::RetryPolicy;

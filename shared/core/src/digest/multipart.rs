@@ -15,7 +15,7 @@
 //! alike. When the sizes cannot be told (a store without part HEADs, sizes that do not add up to
 //! the object) the object stays `not comparable`, never a guessed mismatch.
 
-use md5::Md5;
+use super::md5::Md5;
 use sha2::{Digest, Sha256};
 
 use super::check::{Check, CrossCheck};

@@ -2,8 +2,8 @@
 //! the object (CRC64NVME, CRC32, CRC32C, SHA-1) when one is stored; MD5 when the ETag is the only
 //! value to check against.
 
+use super::md5::Md5;
 use bytes::Bytes;
-use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use super::checksum::StoredAlgorithmHasher;

@@ -14,8 +14,10 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use md5::{Digest as _, Md5};
+use sha2::Digest as _;
 use sha2::Sha256;
+
+use crate::digest::Md5;
 
 use super::{
     BucketConfig, BucketSpec, ByteRange, ChecksumAlgorithm, CopyInPlace, CopyOutcome, ListPage,
@@ -313,7 +315,7 @@ impl StoreMark for MemoryStore {
             let mut shas = Sha256::new();
             let mut n = 0;
             for part in source.body.chunks(part_size.max(1)) {
-                md5s.update(Md5::digest(part));
+                md5s.update(&Md5::digest(part));
                 shas.update(Sha256::digest(part));
                 n += 1;
             }

@@ -69,6 +69,10 @@ pub(super) fn cut_after(
                     State::Done => None,
                     State::Cut => Some((Err(lost_answer("GetObject", &key)), State::Done)),
                     State::Reading(mut chunks, sent) => match chunks.next().await {
+                        // A cut at the very end: every byte arrived, then the error.
+                        None if sent == keep => {
+                            Some((Err(lost_answer("GetObject", &key)), State::Done))
+                        }
                         None => None,
                         Some(Err(e)) => Some((Err(e), State::Done)),
                         Some(Ok(chunk)) => {

@@ -33,7 +33,8 @@ pub enum Fault {
     /// transient error (a connection reset after a CopyObject or PutObject was made).
     LoseAnswer,
     /// A GET's body ends with a transient error after this many bytes of the object (absolute
-    /// offset); a ranged GET that does not reach the offset is served whole.
+    /// offset; the object's size: after its last byte); a ranged GET that does not reach the
+    /// offset is served whole.
     CutBodyAt(u64),
     /// The call waits this long before going on.
     Delay(Duration),
@@ -377,7 +378,7 @@ impl StoreRead for FaultyStore {
             Some(Fault::ServeEtag(e)) => body.etag = e,
             Some(Fault::CutBodyAt(offset)) => {
                 let start = range.map_or(0, |r| r.first);
-                if offset >= start && offset - start < body.content_length {
+                if offset >= start && offset - start <= body.content_length {
                     body.chunks = cut_after(body.chunks, offset - start, key.to_string());
                 }
             }

@@ -57,7 +57,7 @@ impl Folder {
             let mut md5s = Md5::new();
             let mut shas = Sha256::new();
             for part in &parts {
-                md5s.update(part.md5);
+                md5s.update(&part.md5);
                 shas.update(part.sha256);
             }
             let n = parts.len();
