@@ -21,7 +21,7 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::{RetryPartition, TokenBucket};
-use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::config::{Credentials, Region, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -149,6 +149,15 @@ pub async fn build_client(options: &S3Options) -> Client {
             .token_bucket(TokenBucket::new(RETRY_QUOTA))
             .build(),
     );
+    // The SDK validates a GET's body against a stored checksum only when the request asks for
+    // the checksum (checksum mode set on the input), which custody's GETs never do: the hashing
+    // engine sends checksum mode as a header where it wants the stored value, computes that
+    // algorithm in its own pass and reports a disagreement as a mismatch naming both values
+    // (with SDK validation the read would fail instead, and end as a store error). Nothing is
+    // lost elsewhere: S3 sends no checksum headers on a GET without checksum mode, so no other
+    // GET was validated by the SDK on AWS (bodies travel over TLS there), and ledger objects are
+    // checked against their signed hashes wherever they are read.
+    config = config.response_checksum_validation(ResponseChecksumValidation::WhenRequired);
     if shared.region().is_none() {
         // A local endpoint needs some region to sign with; S3 itself always has one.
         config = config.region(Region::new("us-east-1"));

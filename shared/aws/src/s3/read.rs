@@ -2,7 +2,6 @@
 //! to a version, bucket versioning and Object Lock configuration.
 
 use super::*;
-use aws_sdk_s3::config::ResponseChecksumValidation;
 use custody_core::store::ChecksumAlgorithm as Algorithm;
 use custody_core::store::{HeadAndBody, ListPage, ObjectVersion};
 
@@ -329,16 +328,12 @@ impl StoreRead for S3Store {
             .key(key)
             .set_version_id(version.map(str::to_string))
             .set_if_match(if_match.map(|etag| format!("\"{}\"", etag.trim_matches('"'))))
-            // Checksum mode as a header, not `.checksum_mode(Enabled)`, with the SDK's response
-            // validation off for this request: the SDK would otherwise compare the body with the
-            // stored full-object checksum itself and fail the read when they differ, and a
-            // stored checksum that disagrees with the bytes must reach the engine's own
-            // comparison (a mismatch finding naming both values), not end as a store error.
+            // Checksum mode as a header, not `.checksum_mode(Enabled)`, which would make the SDK
+            // compare the body with the stored full-object checksum itself and fail the read
+            // when they differ: a stored checksum that disagrees with the bytes must reach the
+            // engine's own comparison (a mismatch finding naming both values), not end as a store
+            // error (`build_client` sets response validation to `WhenRequired`).
             .customize()
-            .config_override(
-                aws_sdk_s3::config::Builder::default()
-                    .response_checksum_validation(ResponseChecksumValidation::WhenRequired),
-            )
             .mutate_request(|request| {
                 request
                     .headers_mut()
