@@ -136,7 +136,7 @@ impl StreamingDigest {
         Digests {
             size: self.size,
             sha256: self.sha256.finalize().into(),
-            md5: self.md5.map(|md5| md5.finalize().into()),
+            md5: self.md5.map(|md5| md5.finalize()),
             checksum: self.stored.map(StoredAlgorithmHasher::finish),
             parted: self.parted.and_then(PartedHasher::finish),
         }

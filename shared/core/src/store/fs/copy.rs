@@ -120,7 +120,7 @@ struct PartDigest {
 impl PartDigest {
     fn empty() -> Self {
         PartDigest {
-            md5: Md5::digest(b"").into(),
+            md5: Md5::digest(b""),
             sha256: Sha256::digest(b"").into(),
         }
     }
@@ -159,7 +159,7 @@ fn copy_in_parts(
             break;
         }
         parts.push(PartDigest {
-            md5: md5.finalize().into(),
+            md5: md5.finalize(),
             sha256: sha.finalize().into(),
         });
         if in_part < part_size {
