@@ -112,17 +112,7 @@ pub async fn ingest(
         Integration::SubmitOnly => u64::MAX,
     };
     let mut report = IngestReport::new(ctx.source.clone(), account);
-    let versions = Box::pin(superseded::RecordedVersions::open(
-        ledger,
-        &config.scope.bucket,
-    ))
-    .await;
-    if let Some(why) = versions.unavailable() {
-        tracing::warn!(why, "earlier versions of the objects cannot be looked up");
-        report
-            .notes
-            .push(format!("superseded versions were not looked for: {why}"));
-    }
+    let versions = superseded::LazyRecordedVersions::new(ledger, &config.scope.bucket);
     let progress = config.progress_counters.clone().unwrap_or_default();
     let env = unit::RunEnv {
         export: export.clone(),
@@ -155,6 +145,12 @@ pub async fn ingest(
             .await;
         stop
     };
+    if let Some(why) = versions.unavailable() {
+        tracing::warn!(why, "earlier versions of the objects cannot be looked up");
+        report
+            .notes
+            .push(format!("superseded versions were not looked for: {why}"));
+    }
     match stop {
         Some(chunks::Stop::Run(error)) => report.run_error = Some(error),
         Some(chunks::Stop::Ledger(error)) => report.ledger = Err(error),

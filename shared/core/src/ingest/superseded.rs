@@ -14,7 +14,9 @@
 //! Which versions a key has in the ledger is a question by key, which record identities cannot
 //! answer: it is asked of the query index (`docs/query.md`), one listing of the folder's postings
 //! per folder a unit touches, every cited record re-checked against its block. The index's reach
-//! is taken once per run ([`RecordedVersions::open`]); the blocks after it (the integrator
+//! is taken once per run, when a unit first hashes something ([`LazyRecordedVersions`]: a run
+//! that hashes nothing, such as a tagger invocation for an already recorded object, asks the
+//! ledger nothing for this); the blocks after it (the integrator
 //! publishes the index with every block, so usually none) are read once and kept as the few
 //! fields this needs. A ledger whose index lags by more than [`MAX_TAIL_BLOCKS`] blocks is
 //! indexed first ([`crate::query::catch_up`]); where that cannot be done, the run says that it
@@ -37,7 +39,7 @@ use crate::ledger::{BlockView, CustodyRecord, EventKind, Ledger};
 use crate::query::index::field::folder_of_key;
 use crate::query::{RecordFilter, catch_up, coverage, find_covered};
 
-/// Blocks past the index read whole at the start of a run, at most.
+/// Blocks past the index read whole when a run first needs the recorded versions, at most.
 pub const MAX_TAIL_BLOCKS: u64 = 64;
 
 /// How many blocks after `covered` up to `head`.
@@ -86,6 +88,37 @@ pub enum RecordedVersions {
     },
     /// Earlier versions cannot be looked up (why).
     Unavailable(String),
+}
+
+/// [`RecordedVersions`] opened on first need: a run that hashes nothing (every version already
+/// recorded, or nothing discovered) makes none of its requests (the index's reach, the tail
+/// blocks), which a tagger invoked per event would otherwise make on every invocation.
+pub struct LazyRecordedVersions<'a> {
+    ledger: &'a Ledger,
+    bucket: String,
+    opened: tokio::sync::OnceCell<RecordedVersions>,
+}
+
+impl<'a> LazyRecordedVersions<'a> {
+    pub fn new(ledger: &'a Ledger, bucket: &str) -> Self {
+        LazyRecordedVersions {
+            ledger,
+            bucket: bucket.to_string(),
+            opened: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Opens them the first time (once, however many units ask at once).
+    pub async fn get(&self) -> &RecordedVersions {
+        self.opened
+            .get_or_init(|| RecordedVersions::open(self.ledger, &self.bucket))
+            .await
+    }
+
+    /// Why earlier versions could not be looked up, if they were needed and could not be.
+    pub fn unavailable(&self) -> Option<&str> {
+        self.opened.get().and_then(RecordedVersions::unavailable)
+    }
 }
 
 impl RecordedVersions {
@@ -242,15 +275,12 @@ pub fn succession(facts: &[RecordedFact], version: Option<&str>, sha256: &str) -
 /// (the ledger could not be read) leaves every hashed object of the unit for the retry: a
 /// successor must not be recorded as the exported version.
 pub async fn find_successors(
-    versions: &RecordedVersions,
+    versions: &LazyRecordedVersions<'_>,
     ledger: &Ledger,
     bucket: &str,
     outcomes: &mut [ObjectOutcome],
     digests: &[Option<Result<ObjectDigest, DigestError>>],
 ) {
-    if versions.unavailable().is_some() {
-        return;
-    }
     let hashed: BTreeSet<&str> = outcomes
         .iter()
         .zip(digests)
@@ -258,6 +288,10 @@ pub async fn find_successors(
         .map(|(o, _)| o.observed.key.as_str())
         .collect();
     if hashed.is_empty() {
+        return;
+    }
+    let versions = versions.get().await;
+    if versions.unavailable().is_some() {
         return;
     }
     let facts = match versions.of_keys(ledger, bucket, &hashed).await {

@@ -96,3 +96,37 @@ fn tail_lengths() {
     assert_eq!(tail_len(5, None), 6);
     assert_eq!(tail_len(u64::MAX, None), u64::MAX);
 }
+
+#[tokio::test]
+async fn a_unit_that_hashed_nothing_never_opens_the_recorded_versions() {
+    use crate::ledger::LedgerConfig;
+    use crate::store::counting::CountingStore;
+    use crate::store::memory::MemoryStore;
+    use std::sync::Arc;
+
+    let store = Arc::new(CountingStore::new(Arc::new(MemoryStore::new(
+        "ledger",
+        crate::store::BucketSpec::default(),
+    ))));
+    let ledger = Ledger::open(
+        store.clone(),
+        "ledger",
+        LedgerConfig::new("custody.test/ledger"),
+        None,
+    )
+    .await
+    .unwrap();
+    store.reset();
+    let lazy = LazyRecordedVersions::new(&ledger, "exports");
+    find_successors(&lazy, &ledger, "exports", &mut [], &[]).await;
+    assert_eq!(store.usage().requests(), 0, "{:?}", store.usage());
+    assert!(lazy.opened.get().is_none());
+    assert_eq!(lazy.unavailable(), None);
+
+    // Asked for, they are opened once, however often they are asked for.
+    assert!(matches!(lazy.get().await, RecordedVersions::Empty));
+    let opened = store.usage().requests();
+    assert!(opened > 0);
+    lazy.get().await;
+    assert_eq!(store.usage().requests(), opened);
+}

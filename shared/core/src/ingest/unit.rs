@@ -20,7 +20,7 @@ use crate::ledger::{CustodyRecord, EventKind, Ledger};
 use crate::store::ObjectStore;
 
 use super::records::hashed_record;
-use super::superseded::{RecordedVersions, find_successors};
+use super::superseded::{LazyRecordedVersions, find_successors};
 
 /// What a run shares across its units.
 pub(super) struct RunEnv<'a> {
@@ -32,8 +32,9 @@ pub(super) struct RunEnv<'a> {
     pub hashing: DigestEngine,
     pub claims: CopyClaims<'a>,
     pub progress: &'a Progress,
-    /// The versions the ledger recorded, looked up by key (`ingest::superseded`).
-    pub versions: &'a RecordedVersions,
+    /// The versions the ledger recorded, looked up by key (`ingest::superseded`), opened when a
+    /// unit first hashes something.
+    pub versions: &'a LazyRecordedVersions<'a>,
     /// The export bucket's configuration, read once per run when Object Lock marks.
     pub bucket_config: Option<Result<crate::store::BucketConfig, crate::store::StoreError>>,
 }
