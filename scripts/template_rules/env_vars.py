@@ -8,7 +8,9 @@ signing key in the environment). Any other variable is one the code does not rea
 import json
 from pathlib import Path
 
-FORBIDDEN_FOR_AUDITOR = ("CUSTODY_SIGNING_KEY_SECRET_ARN", "CUSTODY_SIGNING_KEY")
+# Only the sequencer signs: the auditor verifies, the tagger submits.
+SIGNING_KEY = ("CUSTODY_SIGNING_KEY_SECRET_ARN", "CUSTODY_SIGNING_KEY")
+NEVER_GIVEN_THE_KEY = ("AuditorFunction", "TaggerFunction")
 
 
 def load_specs(paths):
@@ -36,7 +38,7 @@ def check(resources, specs, finding):
             finding(f"{logical_id}: sets {name}, which is for local runs only")
         for name in sorted(have - known - set(spec["local"])):
             finding(f"{logical_id}: sets environment variable {name}, which the Rust code does not read")
-        if logical_id == "AuditorFunction":
-            for name in FORBIDDEN_FOR_AUDITOR:
+        if logical_id in NEVER_GIVEN_THE_KEY:
+            for name in SIGNING_KEY:
                 if name in have:
-                    finding(f"AuditorFunction: must not be given the signing key ({name})")
+                    finding(f"{logical_id}: must not be given the signing key ({name})")

@@ -1,6 +1,7 @@
 """Least privilege in the roles: every permission spelled out (no managed policies), no wildcard
-action, no Resource "*", the auditor read-only and never granted the export bucket, and none of
-the actions the code never calls (the list in UNUSED)."""
+action, no Resource "*", the auditor read-only and never granted the export bucket, the tagger
+never granted the signing key (it only submits; the sequencer alone signs), and none of the
+actions the code never calls (the list in UNUSED)."""
 
 import re
 
@@ -37,7 +38,7 @@ def mentions_export_bucket(resource):
 
 
 def check(resources, finding):
-    for role_id in ("TaggerRole", "AuditorRole", "BatchOperationsRole"):
+    for role_id in ("TaggerRole", "SequencerRole", "AuditorRole", "BatchOperationsRole"):
         role = resources.get(role_id)
         if not role:
             finding(f"{role_id}: missing")
@@ -54,6 +55,8 @@ def check(resources, finding):
                         finding(f"{role_id}/{sid}: wildcard action {action}")
                     if role_id == "AuditorRole" and WRITE.match(action):
                         finding(f"{role_id}/{sid}: the auditor must be read-only, but is granted {action}")
+                    if role_id == "TaggerRole" and action.startswith("secretsmanager:"):
+                        finding(f"{role_id}/{sid}: the tagger only submits and never signs, but is granted {action}")
                     if action in UNUSED.get(role_id, ()):
                         finding(f"{role_id}/{sid}: grants {action}, which the code never calls")
                 for resource in as_list(s.get("Resource", [])):

@@ -80,6 +80,12 @@ class TemplateRules(unittest.TestCase):
         findings = template_findings(sam, cfn)
         self.assertTrue(any("must not be given the signing key" in f for f in findings), findings)
 
+    def test_the_tagger_given_the_signing_key(self):
+        sam, cfn = expanded()
+        cfn["Resources"]["TaggerFunction"]["Properties"]["Environment"]["Variables"]["CUSTODY_SIGNING_KEY_SECRET_ARN"] = "x"
+        findings = template_findings(sam, cfn)
+        self.assertTrue(any("TaggerFunction: must not be given the signing key" in f for f in findings), findings)
+
     def test_the_wrong_runtime(self):
         sam, cfn = expanded()
         cfn["Resources"]["TaggerFunction"]["Properties"]["Runtime"] = "provided.al2"
@@ -144,8 +150,14 @@ class TemplateRules(unittest.TestCase):
 
     def test_resource_star(self):
         sam, cfn = expanded()
-        statement(cfn, "TaggerRole", "ReadSigningKey")["Resource"] = "*"
-        self.assert_only(sam, cfn, "TaggerRole/ReadSigningKey: Resource is *")
+        statement(cfn, "SequencerRole", "ReadSigningKey")["Resource"] = "*"
+        self.assert_only(sam, cfn, "SequencerRole/ReadSigningKey: Resource is *")
+
+    def test_the_tagger_granted_the_signing_key(self):
+        sam, cfn = expanded()
+        read_key = dict(statement(cfn, "SequencerRole", "ReadSigningKey"))
+        cfn["Resources"]["TaggerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(read_key)
+        self.assert_only(sam, cfn, "TaggerRole/ReadSigningKey: the tagger only submits and never signs")
 
     def test_a_write_granted_to_the_auditor(self):
         sam, cfn = expanded()

@@ -11,12 +11,14 @@
 use custody_aws::services::{
     ENV_COPY_MULTIPART_THRESHOLD, ENV_COPY_PART_SIZE, ENV_EXPORT_BUCKET, ENV_EXPORT_PREFIX,
     ENV_HOLD_MARKING, ENV_HOLD_SELECT, ENV_INTEGRATION, ENV_LEDGER, ENV_LEDGER_ORIGIN, ENV_MATTER,
-    ENV_S3_ENDPOINT, ENV_S3_PATH_STYLE, ENV_SIGNING_KEY, ENV_SIGNING_KEY_SECRET_ARN,
+    ENV_S3_ENDPOINT, ENV_S3_PATH_STYLE, ENV_SIGNING_KEY,
 };
 
 /// The log filter, read by `custody_lambda::log::init`.
 pub const ENV_RUST_LOG: &str = "RUST_LOG";
 
+/// No signing key: the tagger submits (`CUSTODY_INTEGRATION=sequencer`) and never signs; only
+/// the sequencer is given the key's secret (`template.yaml`).
 pub const REQUIRED: &[&str] = &[
     ENV_EXPORT_BUCKET,
     ENV_EXPORT_PREFIX,
@@ -25,7 +27,6 @@ pub const REQUIRED: &[&str] = &[
     ENV_HOLD_SELECT,
     ENV_HOLD_MARKING,
     ENV_MATTER,
-    ENV_SIGNING_KEY_SECRET_ARN,
     ENV_COPY_MULTIPART_THRESHOLD,
     ENV_INTEGRATION,
     ENV_RUST_LOG,

@@ -236,7 +236,20 @@ impl Settings {
         let export = open(&self.export, &self.s3_options())
             .await
             .map_err(|e| problem(ENV_EXPORT_BUCKET, e.to_string()))?;
-        let ledger = self.ledger_writer().await?;
+        let integration = self.integration()?;
+        let ledger = match integration {
+            // A run that only submits never signs: it does not load the key (the tagger's role
+            // has no access to the secret; only the sequencer signs).
+            Integration::SubmitOnly => {
+                Settings {
+                    signing_key: None,
+                    ..self.clone()
+                }
+                .ledger_writer()
+                .await?
+            }
+            Integration::Inline => self.ledger_writer().await?,
+        };
         let bucket = export.store.bucket().to_string();
         let prefix = if self.export_prefix.is_empty() {
             export.prefix.clone()
@@ -248,7 +261,7 @@ impl Settings {
             ledger,
             config: IngestConfig {
                 hash: HashOptions::default(),
-                integration: self.integration()?,
+                integration,
                 ..IngestConfig::new(ExportScope::new(bucket, prefix), self.hold_policy().await?)
             },
         })

@@ -4,7 +4,7 @@
 //!
 //! | role      | export bucket (under the prefix)                                  | ledger bucket (under `ledger/`) |
 //! |-----------|-------------------------------------------------------------------|---------------------------------|
-//! | tagger    | ListBucket; Get/GetVersion/GetTagging/GetVersionTagging/GetLegalHold; with `object-lock`: GetBucketVersioning, GetBucketObjectLockConfiguration, PutObjectLegalHold; with `tags` or `metadata`: PutObjectTagging, PutObjectVersionTagging; with `metadata`: PutObject, AbortMultipartUpload | GetObject, PutObject, ListBucket; secret |
+//! | tagger    | ListBucket; Get/GetVersion/GetTagging/GetVersionTagging/GetLegalHold; with `object-lock`: GetBucketVersioning, GetBucketObjectLockConfiguration, PutObjectLegalHold; with `tags` or `metadata`: PutObjectTagging, PutObjectVersionTagging; with `metadata`: PutObject, AbortMultipartUpload | GetObject, PutObject, ListBucket (submits; no signing key) |
 //! | sequencer | -                                                                 | GetObject, PutObject, DeleteObject, ListBucket; secret |
 //! | auditor   | -                                                                 | GetObject, ListBucket |
 
@@ -161,8 +161,8 @@ pub fn role_needs(role: Role, marking: &Marking) -> Vec<Need> {
                     "cleans up a failed multipart copy",
                 ));
             }
+            // The tagger only submits; the sequencer alone loads the signing key.
             out.extend(ledger_append());
-            out.push(secret());
         }
         Role::Sequencer => {
             out.extend(ledger_append());
