@@ -34,7 +34,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
 use super::checkpoint::Checkpoint;
-use super::keys::{KeyError, TrustedKeys};
+use super::keys::{KeyError, TrustedKeys, check_name, note_key_bytes, note_key_id, the_verifier};
 
 /// The signed-note signature type of Ed25519 cosignature/v1.
 pub const ALG_COSIGNATURE_V1: u8 = 0x04;
@@ -67,31 +67,15 @@ impl std::fmt::Debug for WitnessSigner {
 }
 
 fn key_id(name: &str, key: &VerifyingKey) -> u32 {
-    let mut encoded = vec![ALG_COSIGNATURE_V1];
-    encoded.extend_from_slice(key.as_bytes());
-    signed_note::key_id(name, &encoded)
-}
-
-fn check_name(name: &str) -> Result<(), KeyError> {
-    if signed_note::is_key_name_valid(name) {
-        Ok(())
-    } else {
-        Err(KeyError::Name(name.to_string()))
-    }
+    note_key_id(ALG_COSIGNATURE_V1, name, key)
 }
 
 /// `base64(0x04 || 32 bytes)` decoded to the 32 bytes.
 fn key_bytes(kind: &'static str, b64: &str) -> Result<[u8; 32], KeyError> {
-    let raw = BASE64.decode(b64).map_err(|e| KeyError::Base64 {
-        kind,
-        message: e.to_string(),
-    })?;
-    match raw.split_first() {
-        Some((&ALG_COSIGNATURE_V1, rest)) => rest
-            .try_into()
-            .map_err(|_| KeyError::WitnessAlgorithm { kind }),
-        _ => Err(KeyError::WitnessAlgorithm { kind }),
-    }
+    note_key_bytes(ALG_COSIGNATURE_V1, kind, b64).map_err(|e| match e {
+        KeyError::Algorithm { kind } => KeyError::WitnessAlgorithm { kind },
+        other => other,
+    })
 }
 
 impl WitnessSigner {
@@ -325,14 +309,7 @@ impl signed_note::Verifiers for OneWitness<'_> {
         name: &str,
         id: u32,
     ) -> Result<&dyn signed_note::Verifier, signed_note::VerificationError> {
-        if name == self.0.name && id == self.0.key_id {
-            Ok(self.0)
-        } else {
-            Err(signed_note::VerificationError::UnknownKey {
-                name: name.to_string(),
-                id,
-            })
-        }
+        the_verifier([self.0], name, id)
     }
 }
 

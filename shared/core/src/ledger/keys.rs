@@ -329,29 +329,23 @@ impl signed_note::Verifiers for TrustedKeys {
         name: &str,
         id: u32,
     ) -> Result<&dyn signed_note::Verifier, signed_note::VerificationError> {
-        let mut matching = self.keys.iter().filter(|k| k.name == name && k.id == id);
-        match (matching.next(), matching.next()) {
-            (Some(k), None) => Ok(k),
-            (Some(_), Some(_)) => Err(signed_note::VerificationError::AmbiguousKey {
-                name: name.to_string(),
-                id,
-            }),
-            (None, _) => Err(signed_note::VerificationError::UnknownKey {
-                name: name.to_string(),
-                id,
-            }),
-        }
+        the_verifier(&self.keys, name, id)
     }
 }
 
-/// `SHA-256(name || 0x0A || 0x01 || public key)[:4]`, big-endian.
-fn key_id(name: &str, key: &VerifyingKey) -> u32 {
-    let mut raw = vec![ALG_ED25519];
+/// `SHA-256(name || 0x0A || algorithm || public key)[:4]`, big-endian (C2SP signed-note key ID;
+/// `algorithm` 0x01 for Ed25519 signatures, 0x04 for tlog-cosignature v1).
+pub(super) fn note_key_id(algorithm: u8, name: &str, key: &VerifyingKey) -> u32 {
+    let mut raw = vec![algorithm];
     raw.extend_from_slice(key.as_bytes());
     signed_note::key_id(name, &raw)
 }
 
-fn check_name(name: &str) -> Result<(), KeyError> {
+fn key_id(name: &str, key: &VerifyingKey) -> u32 {
+    note_key_id(ALG_ED25519, name, key)
+}
+
+pub(super) fn check_name(name: &str) -> Result<(), KeyError> {
     if signed_note::is_key_name_valid(name) {
         Ok(())
     } else {
@@ -359,15 +353,50 @@ fn check_name(name: &str) -> Result<(), KeyError> {
     }
 }
 
-/// The 32 key bytes of `base64(0x01 || key)`.
-fn key_bytes(kind: &'static str, b64: &str) -> Result<[u8; 32], KeyError> {
+/// The 32 key bytes of `base64(algorithm || key)`; [`KeyError::Algorithm`] when the algorithm
+/// byte or the length is wrong.
+pub(super) fn note_key_bytes(
+    algorithm: u8,
+    kind: &'static str,
+    b64: &str,
+) -> Result<[u8; 32], KeyError> {
     let raw = BASE64.decode(b64).map_err(|e| KeyError::Base64 {
         kind,
         message: e.to_string(),
     })?;
-    match raw.as_slice() {
-        [ALG_ED25519, key @ ..] => key.try_into().map_err(|_| KeyError::Algorithm { kind }),
+    match raw.split_first() {
+        Some((&first, key)) if first == algorithm => {
+            key.try_into().map_err(|_| KeyError::Algorithm { kind })
+        }
         _ => Err(KeyError::Algorithm { kind }),
+    }
+}
+
+/// The 32 key bytes of `base64(0x01 || key)`.
+fn key_bytes(kind: &'static str, b64: &str) -> Result<[u8; 32], KeyError> {
+    note_key_bytes(ALG_ED25519, kind, b64)
+}
+
+/// The one verifier among `keys` with this name and key ID (`signed_note`'s lookup): unknown
+/// when none, ambiguous when several.
+pub(super) fn the_verifier<'a, V: signed_note::Verifier + 'a>(
+    keys: impl IntoIterator<Item = &'a V>,
+    name: &str,
+    id: u32,
+) -> Result<&'a dyn signed_note::Verifier, signed_note::VerificationError> {
+    let mut matching = keys
+        .into_iter()
+        .filter(|k| k.name() == name && k.key_id() == id);
+    match (matching.next(), matching.next()) {
+        (Some(k), None) => Ok(k),
+        (Some(_), Some(_)) => Err(signed_note::VerificationError::AmbiguousKey {
+            name: name.to_string(),
+            id,
+        }),
+        (None, _) => Err(signed_note::VerificationError::UnknownKey {
+            name: name.to_string(),
+            id,
+        }),
     }
 }
 
