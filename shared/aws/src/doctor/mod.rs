@@ -217,6 +217,33 @@ pub struct Target {
     pub s3: S3Options,
 }
 
+/// One bucket to check: where, its expected settings and event delivery, the role's needs on it,
+/// and the key its write probes address.
+struct BucketToCheck<'a> {
+    place: &'a Place,
+    expect: buckets::Expect,
+    events: events::Expect,
+    needs: Vec<needs::Need>,
+    probe_key: String,
+}
+
+/// Settings, event delivery, encryption and the permission probes of one bucket.
+async fn check_bucket(
+    client: &Client,
+    bucket: BucketToCheck<'_>,
+    custom_endpoint: Option<&str>,
+    checks: &mut Vec<Check>,
+) -> Result<(), DoctorError> {
+    let place = bucket.place;
+    let sample = probes::reach(client, place).await?;
+    buckets::check(client, place, bucket.expect, checks).await;
+    events::check(client, place, bucket.events, custom_endpoint, checks).await;
+    buckets::check_kms(client, place, sample.as_ref(), checks).await;
+    let (needs, key) = (&bucket.needs, &bucket.probe_key);
+    probes::check_all(client, place, sample.as_ref(), needs, key, checks).await;
+    Ok(())
+}
+
 /// Run every check. `Err` only when the doctor could not run (no such bucket, credentials refused,
 /// endpoint unreachable).
 pub async fn run(target: &Target) -> Result<Report, DoctorError> {
@@ -229,69 +256,33 @@ pub async fn run(target: &Target) -> Result<Report, DoctorError> {
         ..target.s3.clone()
     })
     .await;
-    let custom_endpoint = target.s3.endpoint.clone();
+    let custom_endpoint = target.s3.endpoint.as_deref();
     let mut report = Report {
         role: target.role.name().to_string(),
         checks: Vec::new(),
     };
     let needs = needs::role_needs(target.role, &target.marking);
     if let Some(export) = &target.export {
-        let sample = probes::reach(&client, export).await?;
         let bucket_needs = needs::on(&needs, needs::Which::Export);
-        buckets::check(
-            &client,
-            export,
-            buckets::Expect::export(&target.marking, &bucket_needs),
-            &mut report.checks,
-        )
-        .await;
-        events::check(
-            &client,
-            export,
-            events::Expect::ExportObjectCreated,
-            custom_endpoint.as_deref(),
-            &mut report.checks,
-        )
-        .await;
-        buckets::check_kms(&client, export, sample.as_ref(), &mut report.checks).await;
-        probes::check_all(
-            &client,
-            export,
-            sample.as_ref(),
-            &bucket_needs,
-            &probes::probe_key(export, false),
-            &mut report.checks,
-        )
-        .await;
+        let bucket = BucketToCheck {
+            place: export,
+            expect: buckets::Expect::export(&target.marking, &bucket_needs),
+            events: events::Expect::ExportObjectCreated,
+            needs: bucket_needs,
+            probe_key: probes::probe_key(export, false),
+        };
+        check_bucket(&client, bucket, custom_endpoint, &mut report.checks).await?;
     }
     if let Some(ledger) = &target.ledger {
-        let sample = probes::reach(&client, ledger).await?;
         let bucket_needs = needs::on(&needs, needs::Which::Ledger);
-        buckets::check(
-            &client,
-            ledger,
-            buckets::Expect::ledger(&bucket_needs),
-            &mut report.checks,
-        )
-        .await;
-        events::check(
-            &client,
-            ledger,
-            events::Expect::LedgerEventBridge,
-            custom_endpoint.as_deref(),
-            &mut report.checks,
-        )
-        .await;
-        buckets::check_kms(&client, ledger, sample.as_ref(), &mut report.checks).await;
-        probes::check_all(
-            &client,
-            ledger,
-            sample.as_ref(),
-            &bucket_needs,
-            &probes::probe_key(ledger, true),
-            &mut report.checks,
-        )
-        .await;
+        let bucket = BucketToCheck {
+            place: ledger,
+            expect: buckets::Expect::ledger(&bucket_needs),
+            events: events::Expect::LedgerEventBridge,
+            needs: bucket_needs,
+            probe_key: probes::probe_key(ledger, true),
+        };
+        check_bucket(&client, bucket, custom_endpoint, &mut report.checks).await?;
     }
     if needs
         .iter()
