@@ -4,39 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use custody_core::store::{BucketSpec, PutRequest, StoreWrite};
-use custody_tests::{SeaweedFs, unique_bucket, workspace_root};
+use custody_tests::{SeaweedFs, workspace_root};
 use serde_json::Value;
 
 mod common;
-use common::{custody, describe, files_with_extension, run_out};
+use common::{custody, describe, files_with_extension, run_out, sample_buckets, sample_files};
 
 const ORG: &str = "3f1c9a52-7d0e-4b8a-9c61-0a2b4c6d8e10";
 const CONVERSATION: &str = "c0ffee01-5b2a-4e9d-9a10-3d2f7a000001";
-
-/// Every file of `samples/export/`, keyed by its path relative to that folder.
-fn sample_files() -> Vec<(String, PathBuf)> {
-    let root = workspace_root().join("samples/export");
-    let mut files = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let key = path
-                    .strip_prefix(&root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .to_string();
-                files.push((key, path));
-            }
-        }
-    }
-    files.sort();
-    files
-}
 
 /// Flip one hex digit of the first SHA-256 a block records, in place.
 fn flip_a_byte_of_a_record(block: &Path) {
@@ -110,43 +85,10 @@ fn demo_runs_the_whole_job_and_verify_catches_one_flipped_byte() {
     );
 }
 
-/// The sample export in a versioned, Object-Lock-enabled bucket, and an empty ledger bucket.
-async fn s3_buckets(server: &SeaweedFs) -> (String, String) {
-    let export = unique_bucket("cli-export");
-    let ledger = unique_bucket("cli-ledger");
-    let locked = BucketSpec {
-        versioned: true,
-        object_lock: true,
-    };
-    server.create_bucket(&export, locked).await.unwrap();
-    server.create_bucket(&ledger, locked).await.unwrap();
-    let store = server.store(&export).await;
-    let root = workspace_root().join("samples/export");
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let key = path
-                .strip_prefix(&root)
-                .unwrap()
-                .to_string_lossy()
-                .to_string();
-            let mut request = PutRequest::new(key, std::fs::read(&path).unwrap());
-            request.checksum_sha256 = true;
-            store.put(request).await.unwrap();
-        }
-    }
-    (export, ledger)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_verify_query_and_receipts_against_s3() {
     let server = SeaweedFs::shared().await;
-    let (export, ledger_bucket) = s3_buckets(server).await;
+    let (export, ledger_bucket) = sample_buckets(server, "cli").await;
     let endpoint = server.endpoint();
     let work = tempfile::tempdir().unwrap();
     let origin = "custody.test/cli";

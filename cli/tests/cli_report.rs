@@ -6,37 +6,16 @@
 
 use std::path::PathBuf;
 
-use custody_core::store::{BucketSpec, PutRequest, StoreWrite};
-use custody_tests::{SeaweedFs, install_tools, unique_bucket, workspace_root};
+use custody_tests::{SeaweedFs, install_tools, workspace_root};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 mod chromium;
 mod common;
 use chromium::{chromium, screenshot_figures};
-use common::{files_with_extension, run};
+use common::{files_with_extension, run, sample_buckets, sample_files};
 
 const ORG: &str = "3f1c9a52-7d0e-4b8a-9c61-0a2b4c6d8e10";
-
-/// Every sample export file: its key and its bytes.
-fn sample_files() -> Vec<(String, Vec<u8>)> {
-    let root = workspace_root().join("samples/export");
-    let mut files = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let key = path.strip_prefix(&root).unwrap().to_string_lossy().into();
-                files.push((key, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    files.sort();
-    files
-}
 
 /// The conversations the sample matter register names for `matter`.
 fn conversations_of(matter: &str) -> Vec<String> {
@@ -73,30 +52,11 @@ fn expected_digests(conversations: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The sample export in a versioned, Object-Lock-enabled bucket, and an empty ledger bucket.
-async fn s3_buckets(server: &SeaweedFs) -> (String, String) {
-    let export = unique_bucket("report-export");
-    let ledger = unique_bucket("report-ledger");
-    let locked = BucketSpec {
-        versioned: true,
-        object_lock: true,
-    };
-    server.create_bucket(&export, locked).await.unwrap();
-    server.create_bucket(&ledger, locked).await.unwrap();
-    let store = server.store(&export).await;
-    for (key, bytes) in sample_files() {
-        let mut request = PutRequest::new(key, bytes);
-        request.checksum_sha256 = true;
-        store.put(request).await.unwrap();
-    }
-    (export, ledger)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_query_and_report_on_s3_with_the_report_rendered_by_chromium() {
     install_tools().expect("scripts/install-tools.sh");
     let server = SeaweedFs::shared().await;
-    let (export, ledger_bucket) = s3_buckets(server).await;
+    let (export, ledger_bucket) = sample_buckets(server, "report").await;
     let endpoint = server.endpoint();
     let work = tempfile::tempdir().unwrap();
     let origin = "custody.test/report";

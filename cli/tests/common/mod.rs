@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use custody_tests::Identity;
+use custody_core::store::{BucketSpec, PutRequest, StoreWrite};
+use custody_tests::{Identity, SeaweedFs, unique_bucket, workspace_root};
 
 /// `custody` with a clean environment and the test S3 server's admin credentials.
 pub fn custody(args: &[&str]) -> Output {
@@ -68,4 +69,45 @@ pub fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
         .collect();
     found.sort();
     found
+}
+
+/// Every file of `samples/export/` with its bytes, keyed by its path relative to that folder, in
+/// key order.
+pub fn sample_files() -> Vec<(String, Vec<u8>)> {
+    let root = workspace_root().join("samples/export");
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let key = path.strip_prefix(&root).unwrap().to_string_lossy().into();
+                files.push((key, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The sample export in a versioned, Object-Lock-enabled bucket (each object with its SHA-256
+/// checksum), and an empty ledger bucket: their names, `<label>-export…` and `<label>-ledger…`.
+pub async fn sample_buckets(server: &SeaweedFs, label: &str) -> (String, String) {
+    let export = unique_bucket(&format!("{label}-export"));
+    let ledger = unique_bucket(&format!("{label}-ledger"));
+    let locked = BucketSpec {
+        versioned: true,
+        object_lock: true,
+    };
+    server.create_bucket(&export, locked).await.unwrap();
+    server.create_bucket(&ledger, locked).await.unwrap();
+    let store = server.store(&export).await;
+    for (key, bytes) in sample_files() {
+        let mut request = PutRequest::new(key, bytes);
+        request.checksum_sha256 = true;
+        store.put(request).await.unwrap();
+    }
+    (export, ledger)
 }
