@@ -9,7 +9,7 @@ use custody_core::hold::{
     HoldPolicy, MatterRegister, PolicySettings, RegisterLocation, SelectionSpec,
 };
 use custody_core::ingest::{IngestConfig, Integration};
-use custody_core::ledger::{KeySource, Ledger, LedgerConfig};
+use custody_core::ledger::{KeySource, Ledger, LedgerConfig, Signer};
 use custody_core::store::ObjectStore;
 use custody_core::store::retrying::{RetryPolicy, RetryingStore};
 
@@ -199,14 +199,6 @@ impl Settings {
     /// The ledger alone, with the signing key when one is configured: what the integrator (the
     /// sequencer function, `custody integrate`) needs.
     pub async fn ledger_writer(&self) -> Result<Ledger, SettingError> {
-        if !self.ledger.starts_with("s3://") {
-            // A new local ledger starts as an empty folder.
-            std::fs::create_dir_all(self.ledger.trim_start_matches("file://"))
-                .map_err(|e| problem(ENV_LEDGER, format!("creating {}: {e}", self.ledger)))?;
-        }
-        let ledger_store = open(&self.ledger, &self.s3_options())
-            .await
-            .map_err(|e| problem(ENV_LEDGER, e.to_string()))?;
         let signer = match &self.signing_key {
             Some(spec) => Some(
                 load_signer(&KeySource::parse(spec))
@@ -215,6 +207,19 @@ impl Settings {
             ),
             None => None,
         };
+        self.open_ledger(signer).await
+    }
+
+    /// The ledger, signing with `signer` (none: it reads and submits only).
+    async fn open_ledger(&self, signer: Option<Signer>) -> Result<Ledger, SettingError> {
+        if !self.ledger.starts_with("s3://") {
+            // A new local ledger starts as an empty folder.
+            std::fs::create_dir_all(self.ledger.trim_start_matches("file://"))
+                .map_err(|e| problem(ENV_LEDGER, format!("creating {}: {e}", self.ledger)))?;
+        }
+        let ledger_store = open(&self.ledger, &self.s3_options())
+            .await
+            .map_err(|e| problem(ENV_LEDGER, e.to_string()))?;
         // The ledger's reads (blocks, submissions, keys) are retried in the run like the
         // export's: a transient error on one read must not fail a whole integration.
         let ledger_reads: Arc<dyn ObjectStore> = Arc::new(RetryingStore::new(
@@ -240,14 +245,7 @@ impl Settings {
         let ledger = match integration {
             // A run that only submits never signs: it does not load the key (the tagger's role
             // has no access to the secret; only the sequencer signs).
-            Integration::SubmitOnly => {
-                Settings {
-                    signing_key: None,
-                    ..self.clone()
-                }
-                .ledger_writer()
-                .await?
-            }
+            Integration::SubmitOnly => self.open_ledger(None).await?,
             Integration::Inline => self.ledger_writer().await?,
         };
         let bucket = export.store.bucket().to_string();
@@ -265,5 +263,39 @@ impl Settings {
                 ..IngestConfig::new(ExportScope::new(bucket, prefix), self.hold_policy().await?)
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_submit_only_run_never_loads_the_signing_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let export = dir.path().join("export");
+        std::fs::create_dir_all(&export).unwrap();
+        let settings = Settings {
+            export: export.display().to_string(),
+            ledger: dir.path().join("ledger").display().to_string(),
+            hold_marking: "tags".to_string(),
+            hold_select: "all".to_string(),
+            // A key that cannot be loaded: only a run that signs may try.
+            signing_key: Some("file:/nonexistent/custody-test.key".to_string()),
+            integration: Some("sequencer".to_string()),
+            ..Settings::default()
+        };
+        let services = settings.services().await;
+        assert!(services.is_ok(), "{:?}", services.err());
+
+        let inline = Settings {
+            integration: Some("inline".to_string()),
+            ..settings
+        };
+        let refused = inline.services().await.err().expect("the key is needed");
+        assert!(
+            refused.to_string().contains(ENV_SIGNING_KEY_SECRET_ARN),
+            "{refused}"
+        );
     }
 }

@@ -312,9 +312,10 @@ impl StoreRead for S3Store {
 
     /// One GetObject pinned with `versionId` and `If-Match`, checksum mode on: its headers say
     /// what HEAD would, so a listed object costs one request. The body is not validated by the
-    /// SDK: the engine computes the stored checksum's algorithm in its pass and compares. A `412` (the ETag is no longer
-    /// `if_match`) is [`StoreErrorKind::PreconditionFailed`]. The legal-hold state is what the
-    /// GET's `x-amz-object-lock-legal-hold` header says (no extra request).
+    /// SDK: the engine computes the stored checksum's algorithm in its pass and compares. A
+    /// `412` (the ETag is no longer `if_match`) is [`StoreErrorKind::PreconditionFailed`]. The
+    /// legal-hold state is what the GET's `x-amz-object-lock-legal-hold` header says (no extra
+    /// request).
     async fn get_with_head(
         &self,
         key: &str,
