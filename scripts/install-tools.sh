@@ -5,6 +5,8 @@
 # date-partitioned records on SeaweedFS; the extension package's version must equal DuckDB's) and
 # cargo-lambda (`cargo lambda watch`/`invoke`: the real function binaries under a local Lambda
 # emulator, in tests/tests/lambda_local.rs and scripts/lambda-local.sh).
+# With --fuzz it also builds cargo-fuzz from crates.io into .tools/cargo-fuzz (the suite's bounded
+# fuzz runs; fuzz/README.md).
 # Safe to run from several test binaries at once: installs are serialized with a lock file.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +16,7 @@ SEAWEEDFS_VERSION="${SEAWEEDFS_VERSION:-4.48}"
 BOTO3_VERSION="${BOTO3_VERSION:-1.44.5}"
 DUCKDB_VERSION="${DUCKDB_VERSION:-1.5.5}"
 CARGO_LAMBDA_VERSION="${CARGO_LAMBDA_VERSION:-1.9.2}"
+CARGO_FUZZ_VERSION="${CARGO_FUZZ_VERSION:-0.13.2}"
 stamp="$tools/.installed-seaweedfs-$SEAWEEDFS_VERSION-boto3-$BOTO3_VERSION-duckdb-$DUCKDB_VERSION-cargo-lambda-$CARGO_LAMBDA_VERSION"
 
 installed() { [ -f "$stamp" ] && [ -x "$venv/bin/weed" ] && [ -x "$venv/bin/cargo-lambda" ]; }
@@ -41,6 +44,27 @@ ensure_chromium() {
   ) 8>"$apt_lock"
 }
 ensure_chromium
+
+# cargo-fuzz, pinned and --locked, built with the machine's own toolchain (serialized like the
+# rest: several test binaries may call this script at once).
+ensure_cargo_fuzz() {
+  local bin="$tools/cargo-fuzz/bin/cargo-fuzz"
+  if [ -x "$bin" ] && [ "$("$bin" --version 2>/dev/null)" = "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+    return 0
+  fi
+  mkdir -p "$tools"
+  (
+    if command -v flock >/dev/null 2>&1; then flock 7; fi
+    if [ ! -x "$bin" ] || [ "$("$bin" --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+      cargo install --quiet --locked --force --root "$tools/cargo-fuzz" \
+        cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+      echo "install-tools: installed $("$bin" --version)" >&2
+    fi
+  ) 7>"$tools/.cargo-fuzz.lock"
+}
+if [ "${1:-}" = "--fuzz" ]; then
+  ensure_cargo_fuzz
+fi
 
 if installed; then
   exit 0

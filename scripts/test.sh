@@ -17,14 +17,13 @@ cargo test --workspace --all-targets --locked --no-fail-fast
 cargo test --workspace --doc --locked --no-fail-fast
 
 # --- fuzzing (ledger hardening, issue 11; fuzz/README.md) -------------------------------------
-# Each cargo-fuzz target for a bounded time (CUSTODY_FUZZ_SECONDS, default 20), only where a
-# nightly toolchain with cargo-fuzz is installed; a crash fails the suite.
-if cargo +nightly fuzz --version >/dev/null 2>&1; then
-  for target in $(cargo +nightly fuzz list); do
-    echo "fuzzing $target for ${CUSTODY_FUZZ_SECONDS:-20} s"
-    cargo +nightly fuzz run "$target" -- -max_total_time="${CUSTODY_FUZZ_SECONDS:-20}"
-  done
-else
-  echo "fuzzing skipped: no nightly toolchain with cargo-fuzz (rustup toolchain install nightly; cargo install cargo-fuzz)"
-fi
+# Each cargo-fuzz target for a bounded time (CUSTODY_FUZZ_SECONDS, default 20); a crash fails the
+# suite. cargo-fuzz is installed by install-tools.sh; its sanitizer flags are nightly options,
+# which the machine's one (stable) toolchain accepts with RUSTC_BOOTSTRAP=1.
+./scripts/install-tools.sh --fuzz
+fuzz=(env RUSTC_BOOTSTRAP=1 "$PWD/.tools/cargo-fuzz/bin/cargo-fuzz")
+for target in $("${fuzz[@]}" list); do
+  echo "fuzzing $target for ${CUSTODY_FUZZ_SECONDS:-20} s"
+  "${fuzz[@]}" run "$target" -- -max_total_time="${CUSTODY_FUZZ_SECONDS:-20}"
+done
 # --- end of fuzzing ------------------------------------------------------------------------------

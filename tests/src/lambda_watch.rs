@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
+use crate::process_group::{signal_group, spawn_watchdog};
 use crate::{install_tools, workspace_root};
 
 /// The environment every process started here gets besides the caller's: offline AWS settings.
@@ -166,7 +167,7 @@ impl LambdaWatch {
             .process_group(0)
             .spawn()
             .with_context(|| format!("running {} lambda watch", cargo_lambda.display()))?;
-        let watchdog = spawn_watchdog(child.id())?;
+        let watchdog = spawn_watchdog(child.id(), "", "cargo lambda watch")?;
         let mut watch = LambdaWatch {
             child,
             watchdog,
@@ -315,29 +316,4 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
         .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(text.as_bytes())
         .map_err(|e| anyhow!("writing {}: {e}", path.display()))
-}
-
-fn signal_group(pgid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args([format!("-{signal}"), "--".into(), format!("-{pgid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Stops the watch's process group when the test process is gone (also after an abort).
-fn spawn_watchdog(pgid: u32) -> Result<Child> {
-    let script = format!(
-        "while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; \
-         kill -TERM -{pgid} 2>/dev/null; sleep 3; kill -KILL -{pgid} 2>/dev/null",
-        parent = std::process::id(),
-    );
-    Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .context("starting the cargo lambda watch watchdog")
 }

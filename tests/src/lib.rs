@@ -16,6 +16,7 @@ pub mod generated_export;
 pub mod identity;
 pub mod lambda_watch;
 pub mod privilege;
+pub mod process_group;
 pub mod seaweedfs;
 pub mod template;
 pub mod watched;
@@ -23,7 +24,7 @@ pub mod watched;
 pub use backend::Backend;
 pub use custody_core::store;
 pub use identity::{Identity, IdentitySpec};
-pub use seaweedfs::SeaweedFs;
+pub use seaweedfs::{LOCKED, SeaweedFs, VERSIONED};
 
 /// A bucket name no other test (in this or another process) uses.
 pub fn unique_bucket(label: &str) -> String {

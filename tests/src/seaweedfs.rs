@@ -22,6 +22,7 @@ use custody_core::store::BucketSpec;
 
 use crate::identity::{Identity, IdentitySpec, credentials_json};
 use crate::install_tools;
+use crate::process_group::{self, signal_group};
 
 /// The listeners of one `weed mini`, each on its own port.
 const PORT_FLAGS: &[&str] = &[
@@ -47,6 +48,18 @@ pub struct SeaweedFs {
     s3_port: u16,
     ports: Vec<u16>,
 }
+
+/// A versioned bucket with Object Lock, as Genesys exports should land in.
+pub const LOCKED: BucketSpec = BucketSpec {
+    versioned: true,
+    object_lock: true,
+};
+
+/// A versioned bucket without Object Lock.
+pub const VERSIONED: BucketSpec = BucketSpec {
+    versioned: true,
+    object_lock: false,
+};
 
 static SHARED: tokio::sync::OnceCell<SeaweedFs> = tokio::sync::OnceCell::const_new();
 
@@ -262,10 +275,25 @@ impl SeaweedFs {
         Ok(())
     }
 
+    /// A fresh export bucket `label` made as `export` and a fresh ledger bucket beside it (plain,
+    /// as the template makes it): their names, (export, ledger).
+    pub async fn export_and_ledger(
+        &self,
+        label: &str,
+        export: BucketSpec,
+    ) -> Result<(String, String)> {
+        let export_name = crate::unique_bucket(label);
+        let ledger_name = crate::unique_bucket(&format!("{label}-ledger"));
+        self.create_bucket(&export_name, export).await?;
+        self.create_bucket(&ledger_name, BucketSpec::default())
+            .await?;
+        Ok((export_name, ledger_name))
+    }
+
     fn stop(&self) {
         let pid = self.child.lock().map(|c| c.id()).unwrap_or(0);
         if pid != 0 {
-            kill_group(pid, "TERM");
+            signal_group(pid, "TERM");
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
                 let exited = self
@@ -277,7 +305,7 @@ impl SeaweedFs {
                     break;
                 }
                 if Instant::now() > deadline {
-                    kill_group(pid, "KILL");
+                    signal_group(pid, "KILL");
                     if let Ok(mut c) = self.child.lock() {
                         let _ = c.wait();
                     }
@@ -319,30 +347,15 @@ fn free_ports(count: usize) -> Result<Vec<u16>> {
         .collect())
 }
 
-/// A shell that waits for this test process to end, then kills the server's process group and
-/// removes its data folder. It lives in its own process group so that it survives the kill.
+/// The watchdog of the server `server_pid`: it also removes the data folder and the sockets.
 fn spawn_watchdog(server_pid: u32, data: &Path, ports: &[u16]) -> Result<Child> {
     let sockets: Vec<String> = ports
         .iter()
         .flat_map(|port| grpc_socket_paths(*port))
         .map(|p| format!("'{}'", p.display()))
         .collect();
-    let script = format!(
-        "while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; \
-         kill -TERM -{server_pid} 2>/dev/null; sleep 3; kill -KILL -{server_pid} 2>/dev/null; \
-         rm -rf '{data}' {sockets}",
-        parent = std::process::id(),
-        data = data.display(),
-        sockets = sockets.join(" "),
-    );
-    Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .context("starting the SeaweedFS watchdog")
+    let cleanup = format!("rm -rf '{}' {}", data.display(), sockets.join(" "));
+    process_group::spawn_watchdog(server_pid, &cleanup, "SeaweedFS")
 }
 
 /// weed puts the unix sockets of its gRPC servers in /tmp, named after the gRPC port, whatever
@@ -357,14 +370,6 @@ fn remove_grpc_sockets(ports: &[u16]) {
     for path in ports.iter().flat_map(|port| grpc_socket_paths(*port)) {
         let _ = std::fs::remove_file(path);
     }
-}
-
-fn kill_group(pgid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args([format!("-{signal}"), "--".into(), format!("-{pgid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
 
 /// Says so on standard error (shown with a failing test's output) when the disk holding `data`

@@ -17,7 +17,7 @@ use custody_core::ingest::{IngestConfig, ingest};
 use custody_core::ledger::{EventKind, Ledger, LedgerConfig, Signer};
 use custody_core::store::fs::FsStore;
 use custody_core::store::{BucketSpec, ObjectStore, PutRequest, StoreRead, Tag};
-use custody_tests::{SeaweedFs, unique_bucket};
+use custody_tests::{LOCKED, SeaweedFs, VERSIONED};
 
 const ORIGIN: &str = "custody.test/audit";
 const PREFIX: &str = "org-1/";
@@ -78,15 +78,8 @@ async fn ledger_on(store: Arc<dyn ObjectStore>) -> Ledger {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn release_is_refused_while_another_matter_holds_and_sticks_once_done() {
     let server = SeaweedFs::shared().await;
-    let export_name = unique_bucket("audit-release");
-    let ledger_name = unique_bucket("audit-release-ledger");
-    let locked = BucketSpec {
-        versioned: true,
-        object_lock: true,
-    };
-    server.create_bucket(&export_name, locked).await.unwrap();
-    server
-        .create_bucket(&ledger_name, BucketSpec::default())
+    let (export_name, ledger_name) = server
+        .export_and_ledger("audit-release", LOCKED)
         .await
         .unwrap();
     let export: Arc<dyn ObjectStore> = Arc::new(server.store(&export_name).await);
@@ -246,18 +239,12 @@ async fn rehash_catches_one_changed_byte_in_a_folder_export_and_an_unversioned_b
 
     // An unversioned bucket: the object overwritten with other bytes.
     let server = SeaweedFs::shared().await;
-    let name = unique_bucket("audit-rehash");
-    server
-        .create_bucket(&name, BucketSpec::default())
+    let (name, ledger_name) = server
+        .export_and_ledger("audit-rehash", BucketSpec::default())
         .await
         .unwrap();
     let s3: Arc<dyn ObjectStore> = Arc::new(server.store(&name).await);
     let key = put_recording(s3.as_ref(), "conv-7", "r7").await;
-    let ledger_name = unique_bucket("audit-rehash-ledger");
-    server
-        .create_bucket(&ledger_name, BucketSpec::default())
-        .await
-        .unwrap();
     let s3_ledger = ledger_on(Arc::new(server.store(&ledger_name).await)).await;
     let config = config(&name, Selection::Everything, "tags");
     let report = ingest(
@@ -288,20 +275,8 @@ async fn each_conversation_is_attested_and_a_false_attestation_is_caught() {
     use custody_core::ledger::{Attestation, AttestedObject, Outcome, What, Why};
 
     let server = SeaweedFs::shared().await;
-    let name = unique_bucket("audit-attest");
-    let ledger_name = unique_bucket("audit-attest-ledger");
-    server
-        .create_bucket(
-            &name,
-            BucketSpec {
-                versioned: true,
-                object_lock: false,
-            },
-        )
-        .await
-        .unwrap();
-    server
-        .create_bucket(&ledger_name, BucketSpec::default())
+    let (name, ledger_name) = server
+        .export_and_ledger("audit-attest", VERSIONED)
         .await
         .unwrap();
     let export: Arc<dyn ObjectStore> = Arc::new(server.store(&name).await);

@@ -14,9 +14,9 @@ use custody_core::hold::{DEFAULT_HOLD_CONCURRENCY, HoldPolicy, Marking, RunConte
 use custody_core::ingest::{IngestConfig, ingest};
 use custody_core::ledger::{EventKind, Ledger, LedgerConfig, Signer};
 use custody_core::store::retrying::{RetryPolicy, RetryingStore};
-use custody_core::store::{BucketSpec, ObjectStore, PutRequest};
+use custody_core::store::{ObjectStore, PutRequest};
 use custody_tests::fault_proxy::FaultProxy;
-use custody_tests::{Identity, SeaweedFs, unique_bucket};
+use custody_tests::{Identity, LOCKED, SeaweedFs};
 use futures::{StreamExt, stream};
 
 const ORIGIN: &str = "custody.test/faults";
@@ -25,15 +25,8 @@ const PREFIX: &str = "org-1/";
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_objects_through_ten_percent_faults_end_recorded_exactly_once() {
     let server = SeaweedFs::shared().await;
-    let export_name = unique_bucket("faults-export");
-    let ledger_name = unique_bucket("faults-ledger");
-    let locked = BucketSpec {
-        versioned: true,
-        object_lock: true,
-    };
-    server.create_bucket(&export_name, locked).await.unwrap();
-    server
-        .create_bucket(&ledger_name, BucketSpec::default())
+    let (export_name, ledger_name) = server
+        .export_and_ledger("faults-export", LOCKED)
         .await
         .unwrap();
 

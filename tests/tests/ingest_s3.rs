@@ -8,8 +8,8 @@ use custody_core::export::{ExportScope, Manifest, ManifestEntry, StartingPoint};
 use custody_core::hold::{DEFAULT_HOLD_CONCURRENCY, HoldPolicy, Marking, RunContext, Selection};
 use custody_core::ingest::{IngestConfig, ingest};
 use custody_core::ledger::{EventKind, Ledger, LedgerConfig, Signer};
-use custody_core::store::{BucketSpec, ObjectStore, PutRequest};
-use custody_tests::{SeaweedFs, unique_bucket};
+use custody_core::store::{ObjectStore, PutRequest};
+use custody_tests::{LOCKED, SeaweedFs};
 use sha2::{Digest, Sha256};
 
 const ORIGIN: &str = "custody.test/ingest";
@@ -18,17 +18,7 @@ const FOLDER: &str = "org-1/year=2024/month=03/day=14/hour=09/conversation_id=co
 
 async fn setup(label: &str) -> (Arc<dyn ObjectStore>, Ledger, IngestConfig) {
     let server = SeaweedFs::shared().await;
-    let export_name = unique_bucket(label);
-    let spec = BucketSpec {
-        versioned: true,
-        object_lock: true,
-    };
-    server.create_bucket(&export_name, spec).await.unwrap();
-    let ledger_name = unique_bucket(&format!("{label}-ledger"));
-    server
-        .create_bucket(&ledger_name, BucketSpec::default())
-        .await
-        .unwrap();
+    let (export_name, ledger_name) = server.export_and_ledger(label, LOCKED).await.unwrap();
     let export: Arc<dyn ObjectStore> = Arc::new(server.store(&export_name).await);
     let ledger_store: Arc<dyn ObjectStore> = Arc::new(server.store(&ledger_name).await);
     let signer = Signer::generate(ORIGIN).unwrap();

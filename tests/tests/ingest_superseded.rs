@@ -13,7 +13,7 @@ use custody_core::ingest::{IngestConfig, IngestReport, ingest};
 use custody_core::ledger::{CustodyRecord, EventKind, Ledger, LedgerConfig, Signer};
 use custody_core::store::fs::FsStore;
 use custody_core::store::{BucketSpec, ObjectStore, PutRequest};
-use custody_tests::{SeaweedFs, unique_bucket};
+use custody_tests::{LOCKED, SeaweedFs};
 use sha2::{Digest, Sha256};
 
 const ORIGIN: &str = "custody.test/superseded";
@@ -150,15 +150,8 @@ fn assert_superseded(
 async fn an_overwrite_of_a_held_recorded_version_is_superseded_and_the_recorded_version_stays_held()
 {
     let server = SeaweedFs::shared().await;
-    let export_name = unique_bucket("superseded");
-    let ledger_name = unique_bucket("superseded-ledger");
-    let locked = BucketSpec {
-        versioned: true,
-        object_lock: true,
-    };
-    server.create_bucket(&export_name, locked).await.unwrap();
-    server
-        .create_bucket(&ledger_name, BucketSpec::default())
+    let (export_name, ledger_name) = server
+        .export_and_ledger("superseded", LOCKED)
         .await
         .unwrap();
     let export: Arc<dyn ObjectStore> = Arc::new(server.store(&export_name).await);

@@ -22,7 +22,7 @@ use custody_core::store::memory::MemoryStore;
 use custody_core::store::{
     BucketSpec, ObjectStore, PutRequest, StoreErrorKind, StoreRead, StoreWrite,
 };
-use custody_tests::{Identity, SeaweedFs, unique_bucket};
+use custody_tests::{Identity, LOCKED, SeaweedFs, VERSIONED};
 
 const ORIGIN: &str = "custody.test/truth";
 const PREFIX: &str = "org-1/";
@@ -108,15 +108,8 @@ fn appended(report: &IngestReport) -> Vec<&CustodyRecord> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn further_marks_and_further_matters_are_new_facts_and_repeats_add_nothing() {
     let server = SeaweedFs::shared().await;
-    let export_name = unique_bucket("truth-escalate");
-    let ledger_name = unique_bucket("truth-escalate-ledger");
-    let locked = BucketSpec {
-        versioned: true,
-        object_lock: true,
-    };
-    server.create_bucket(&export_name, locked).await.unwrap();
-    server
-        .create_bucket(&ledger_name, BucketSpec::default())
+    let (export_name, ledger_name) = server
+        .export_and_ledger("truth-escalate", LOCKED)
         .await
         .unwrap();
     let export: Arc<dyn ObjectStore> = Arc::new(server.store(&export_name).await);
@@ -222,11 +215,7 @@ async fn further_marks_and_further_matters_are_new_facts_and_repeats_add_nothing
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn transient_faults_are_retried_until_every_object_is_recorded_once_and_never_as_failed() {
-    let locked = BucketSpec {
-        versioned: true,
-        object_lock: true,
-    };
-    let memory: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new("exports", locked));
+    let memory: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new("exports", LOCKED));
     let conversations: Vec<String> = (0..20).map(|c| format!("conv-{c:02}")).collect();
     for conversation in &conversations {
         put_conversation(memory.as_ref(), conversation, 5).await;
@@ -326,14 +315,8 @@ async fn transient_faults_are_retried_until_every_object_is_recorded_once_and_ne
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_mistake_about_the_run_appends_nothing_and_names_no_permission() {
     let server = SeaweedFs::shared().await;
-    let ledger_name = unique_bucket("truth-mistake-ledger");
-    server
-        .create_bucket(&ledger_name, BucketSpec::default())
-        .await
-        .unwrap();
-    let export_name = unique_bucket("truth-mistake");
-    server
-        .create_bucket(&export_name, BucketSpec::default())
+    let (export_name, ledger_name) = server
+        .export_and_ledger("truth-mistake", BucketSpec::default())
         .await
         .unwrap();
     let ledger = Ledger::open(
@@ -444,20 +427,8 @@ async fn a_missing_recording_is_missing_for_its_matter_and_transient_head_errors
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_recording_landing_after_or_before_its_metadata_ends_recorded_with_no_missing_left() {
     let server = SeaweedFs::shared().await;
-    let export_name = unique_bucket("truth-arrival");
-    let ledger_name = unique_bucket("truth-arrival-ledger");
-    server
-        .create_bucket(
-            &export_name,
-            BucketSpec {
-                versioned: true,
-                object_lock: false,
-            },
-        )
-        .await
-        .unwrap();
-    server
-        .create_bucket(&ledger_name, BucketSpec::default())
+    let (export_name, ledger_name) = server
+        .export_and_ledger("truth-arrival", VERSIONED)
         .await
         .unwrap();
     let export: Arc<dyn ObjectStore> = Arc::new(server.store(&export_name).await);
@@ -599,14 +570,7 @@ async fn plain_files_in_a_versioned_folder_get_one_hashed_record_each() {
     use custody_core::store::fs::FsStore;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("exports");
-    let folder_store = FsStore::create(
-        &root,
-        BucketSpec {
-            versioned: true,
-            object_lock: true,
-        },
-    )
-    .unwrap();
+    let folder_store = FsStore::create(&root, LOCKED).unwrap();
     // Files copied in by hand, as an export downloaded to disk would be.
     let staging = MemoryStore::new("staging", BucketSpec::default());
     put_conversation(&staging, "conv-f", 2).await;
