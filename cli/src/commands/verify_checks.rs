@@ -18,7 +18,7 @@ use custody_aws::secrets::load_signer;
 use custody_core::audit::{RehashResult, check_attestations, check_holds, rehash_with_progress};
 use custody_core::digest::HashOptions;
 use custody_core::hold::RunContext;
-use custody_core::ledger::{KeySource, Ledger, LedgerConfig};
+use custody_core::ledger::{KeySource, Ledger};
 use custody_core::store::ObjectStore;
 
 use super::ingest::local_who;
@@ -195,8 +195,8 @@ async fn rehash_check(
     code
 }
 
-/// Append the `verified` records through a writer of the same ledger (the verifier's handle has
-/// no key).
+/// Append the `verified` records through a writer of the same ledger
+/// ([`Ledger::with_signer`]: the verifier's handle has no key).
 async fn record_verified(
     ledger: &Ledger,
     checks: &ObjectChecks,
@@ -209,18 +209,10 @@ async fn record_verified(
     let signer = load_signer(&KeySource::parse(spec))
         .await
         .map_err(|e| anyhow!("--signing-key: {e}"))?;
-    let config = LedgerConfig {
-        trusted_keys: ledger.config().trusted_keys.clone(),
-        ..LedgerConfig::new(ledger.config().origin.clone())
-    };
-    let writer = Ledger::open(
-        ledger.store().clone(),
-        ledger.layout().prefix(),
-        config,
-        Some(signer),
-    )
-    .await
-    .context("opening the ledger to write")?;
+    let writer = ledger
+        .with_signer(signer)
+        .await
+        .context("opening the ledger to write")?;
     let appended = writer.append(records).await?;
     Ok((appended.appended.len(), appended.already_present.len()))
 }

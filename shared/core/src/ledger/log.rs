@@ -166,6 +166,18 @@ impl Ledger {
         Ok(ledger)
     }
 
+    /// A writer of this same ledger (store, prefix, configuration) signing with `signer`: for a
+    /// handle opened to read, such as the verifier's, that must then append (`verify --record`).
+    pub async fn with_signer(&self, signer: Signer) -> Result<Ledger, LedgerError> {
+        Ledger::open(
+            self.store.clone(),
+            self.layout.prefix(),
+            self.config.clone(),
+            Some(signer),
+        )
+        .await
+    }
+
     pub fn layout(&self) -> &Layout {
         &self.layout
     }

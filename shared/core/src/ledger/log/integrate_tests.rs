@@ -253,3 +253,37 @@ async fn a_saved_snapshot_spares_the_next_process_reading_the_blocks() {
     assert_eq!(found.map(|p| p.leaf_index), Some(15));
     assert_eq!(note, None);
 }
+
+#[tokio::test]
+async fn a_reading_handle_with_a_signer_writes_the_same_ledger_under_the_same_configuration() {
+    let store = memory();
+    let signer = Signer::generate(ORIGIN).unwrap();
+    let config = LedgerConfig {
+        trusted_keys: vec![signer.verifier_key()],
+        concurrency: 3,
+        ..LedgerConfig::new(ORIGIN)
+    };
+    let reader = Ledger::open(store.clone(), "l", config, None)
+        .await
+        .unwrap();
+    assert_eq!(reader.head_index().await.unwrap(), None);
+
+    let writer = reader.with_signer(signer).await.unwrap();
+    assert_eq!(writer.layout().prefix(), reader.layout().prefix());
+    assert_eq!(writer.config().concurrency, 3);
+    assert_eq!(writer.config().trusted_keys, reader.config().trusted_keys);
+    let appended = writer.append(records(0..3)).await.unwrap();
+    assert_eq!(appended.appended.len(), 3);
+    // The reader sees the block the writer signed, and verifies it under its trusted key.
+    assert_eq!(reader.head_index().await.unwrap(), Some(0));
+    let report = reader.verify(None).await;
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.records, 3);
+
+    // A key named after another origin is refused, as by `Ledger::open`.
+    let stranger = Signer::generate("custody.test/other").unwrap();
+    assert!(matches!(
+        reader.with_signer(stranger).await,
+        Err(LedgerError::Config(_))
+    ));
+}
