@@ -1,10 +1,17 @@
-//! A store wrapper for tests and benchmarks of the streaming ingest: it counts the content bytes
-//! every GET delivers (what a run read), and can stall the writes under a key prefix after a
-//! number of them, so that a run can be "killed" at a known point (the caller drops the run's
-//! future once [`WatchedStore::stalled`] fires).
+//! A store wrapper for tests and benchmarks against a real store: it counts the content bytes
+//! every GET delivers (what a run read), and can
+//! - stall the writes under a key prefix after a number of them, so that a run can be "killed"
+//!   at a known point (the caller drops the run's future once [`WatchedStore::stalled`] fires);
+//! - answer HEADs and GETs with another ETag and without the stored checksum, as a corrupted
+//!   object's answers look ([`WatchedStore::serving_etag`], [`WatchedStore::without_checksums`]);
+//! - not tell part sizes, as a store without part HEADs ([`WatchedStore::without_part_sizes`]);
+//! - write new content to a key just before the first GET, as a concurrent writer would
+//!   ([`WatchedStore::writing_before_first_get`]).
+//!
+//! Everything else is forwarded to the real store unchanged.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -29,6 +36,11 @@ pub struct WatchedStore {
     bytes_read: Arc<AtomicU64>,
     stall: Option<Stall>,
     stalled: Arc<Notify>,
+    served_etag: Option<String>,
+    without_checksums: bool,
+    without_part_sizes: bool,
+    /// The write made before the first GET, and whether it was made.
+    before_first_get: Option<(PutRequest, AtomicBool)>,
 }
 
 impl WatchedStore {
@@ -38,7 +50,40 @@ impl WatchedStore {
             bytes_read: Arc::new(AtomicU64::new(0)),
             stall: None,
             stalled: Arc::new(Notify::new()),
+            served_etag: None,
+            without_checksums: false,
+            without_part_sizes: false,
+            before_first_get: None,
         }
+    }
+
+    /// HEADs and GETs answer `etag` in place of the real ETag (part sizes are still asked of the
+    /// store with the real one).
+    pub fn serving_etag(mut self, etag: &str) -> Self {
+        self.served_etag = Some(etag.to_string());
+        self
+    }
+
+    /// HEADs answer no stored checksum: only the ETag is left to compare with.
+    pub fn without_checksums(mut self) -> Self {
+        self.without_checksums = true;
+        self
+    }
+
+    /// Part sizes are never told, as by a store without part HEADs.
+    pub fn without_part_sizes(mut self) -> Self {
+        self.without_part_sizes = true;
+        self
+    }
+
+    /// Just before the first GET, `body` is put at `key` (a new version, or an overwrite of an
+    /// unversioned object).
+    pub fn writing_before_first_get(mut self, key: &str, body: Vec<u8>) -> Self {
+        self.before_first_get = Some((
+            PutRequest::new(key.to_string(), body),
+            AtomicBool::new(false),
+        ));
+        self
     }
 
     /// Let `allowed` writes under `prefix` through, then hang the next one forever.
@@ -86,7 +131,15 @@ impl StoreRead for WatchedStore {
     }
 
     async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {
-        self.inner.head(key, version).await
+        let mut head = self.inner.head(key, version).await?;
+        if self.without_checksums {
+            head.checksum = None;
+            head.checksum_sha256 = None;
+        }
+        if let Some(etag) = &self.served_etag {
+            head.etag = etag.clone();
+        }
+        Ok(head)
     }
 
     async fn get(
@@ -95,7 +148,15 @@ impl StoreRead for WatchedStore {
         version: Option<&str>,
         range: Option<ByteRange>,
     ) -> Result<ObjectBody, StoreError> {
+        if let Some((write, made)) = &self.before_first_get
+            && !made.swap(true, Ordering::SeqCst)
+        {
+            self.inner.put(write.clone()).await?;
+        }
         let mut body = self.inner.get(key, version, range).await?;
+        if let Some(etag) = &self.served_etag {
+            body.etag = etag.clone();
+        }
         let counter = self.bytes_read.clone();
         body.chunks = Box::pin(body.chunks.inspect(move |chunk| {
             if let Ok(bytes) = chunk {
@@ -107,6 +168,23 @@ impl StoreRead for WatchedStore {
 
     async fn get_bytes(&self, key: &str, version: Option<&str>) -> Result<Bytes, StoreError> {
         self.get(key, version, None).await?.collect().await
+    }
+
+    async fn part_sizes(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        etag: &str,
+        parts: u32,
+    ) -> Result<Option<Vec<u64>>, StoreError> {
+        if self.without_part_sizes {
+            return Ok(None);
+        }
+        let etag = match &self.served_etag {
+            Some(_) => self.inner.head(key, version).await?.etag,
+            None => etag.to_string(),
+        };
+        self.inner.part_sizes(key, version, &etag, parts).await
     }
 
     async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {

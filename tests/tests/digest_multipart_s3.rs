@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use custody_core::digest::{Check, CrossCheck, DigestEngine, HashOptions, RetryPolicy, sha256_hex};
 use custody_core::store::*;
+use custody_tests::watched::WatchedStore;
 use custody_tests::{SeaweedFs, unique_bucket};
 
 const MIB: usize = 1024 * 1024;
@@ -148,73 +148,6 @@ async fn multipart_values_are_recomputed_from_the_part_sizes_the_store_tells() {
     }
 }
 
-/// The real store, with the stored multipart values replaced (as a corrupted object's would
-/// look), or with part sizes it cannot tell.
-struct Altered {
-    inner: Arc<dyn ObjectStore>,
-    etag_of_head: Option<String>,
-    tell_parts: bool,
-}
-
-#[async_trait]
-impl StoreRead for Altered {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn bucket(&self) -> &str {
-        self.inner.bucket()
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectSummary>, StoreError> {
-        self.inner.list(prefix).await
-    }
-    async fn list_page(
-        &self,
-        prefix: &str,
-        start_after: Option<&str>,
-        max: usize,
-    ) -> Result<ListPage, StoreError> {
-        self.inner.list_page(prefix, start_after, max).await
-    }
-    async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {
-        let mut head = self.inner.head(key, version).await?;
-        // Only the multipart ETag is left to compare with.
-        head.checksum = None;
-        head.checksum_sha256 = None;
-        if let Some(etag) = &self.etag_of_head {
-            head.etag = etag.clone();
-        }
-        Ok(head)
-    }
-    async fn get(
-        &self,
-        key: &str,
-        version: Option<&str>,
-        range: Option<ByteRange>,
-    ) -> Result<ObjectBody, StoreError> {
-        let mut body = self.inner.get(key, version, range).await?;
-        if let Some(etag) = &self.etag_of_head {
-            body.etag = etag.clone();
-        }
-        Ok(body)
-    }
-    async fn part_sizes(
-        &self,
-        key: &str,
-        version: Option<&str>,
-        _etag: &str,
-        parts: u32,
-    ) -> Result<Option<Vec<u64>>, StoreError> {
-        if !self.tell_parts {
-            return Ok(None);
-        }
-        let real = self.inner.head(key, version).await?.etag;
-        self.inner.part_sizes(key, version, &real, parts).await
-    }
-    async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
-        self.inner.bucket_config().await
-    }
-}
-
 #[tokio::test]
 async fn a_wrong_multipart_etag_is_a_mismatch_and_unknown_part_sizes_are_not_comparable() {
     let server = SeaweedFs::shared().await;
@@ -226,11 +159,8 @@ async fn a_wrong_multipart_etag_is_a_mismatch_and_unknown_part_sizes_are_not_com
     let real = store.head("rec.wav", None).await.unwrap().etag;
 
     // The real multipart ETag, recomputed.
-    let plain = Altered {
-        inner: store.clone(),
-        etag_of_head: None,
-        tell_parts: true,
-    };
+    // Only the multipart ETag is left to compare with.
+    let plain = WatchedStore::new(store.clone()).without_checksums();
     let digest = DigestEngine::new(Arc::new(plain), options(true))
         .hash_version("rec.wav", None)
         .await
@@ -240,11 +170,9 @@ async fn a_wrong_multipart_etag_is_a_mismatch_and_unknown_part_sizes_are_not_com
 
     // A stored ETag that the content does not hash to: a finding naming both values.
     let wrong = format!("{}-3", "0".repeat(32));
-    let corrupted = Altered {
-        inner: store.clone(),
-        etag_of_head: Some(wrong.clone()),
-        tell_parts: true,
-    };
+    let corrupted = WatchedStore::new(store.clone())
+        .without_checksums()
+        .serving_etag(&wrong);
     let digest = DigestEngine::new(Arc::new(corrupted), options(true))
         .hash_version("rec.wav", None)
         .await
@@ -257,11 +185,9 @@ async fn a_wrong_multipart_etag_is_a_mismatch_and_unknown_part_sizes_are_not_com
     assert!(digest.has_mismatch());
 
     // Part sizes the store cannot tell: not comparable, as before, and why.
-    let silent = Altered {
-        inner: store.clone(),
-        etag_of_head: None,
-        tell_parts: false,
-    };
+    let silent = WatchedStore::new(store.clone())
+        .without_checksums()
+        .without_part_sizes();
     let digest = DigestEngine::new(Arc::new(silent), options(true))
         .hash_version("rec.wav", None)
         .await

@@ -2,10 +2,8 @@
 //! version pinning, ranged reads, and resuming bodies cut off mid-stream by a real TCP proxy.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use custody_aws::s3::{S3Options, S3Store};
 use custody_core::digest::{
@@ -13,6 +11,7 @@ use custody_core::digest::{
 };
 use custody_core::store::*;
 use custody_tests::cutting_proxy::CuttingProxy;
+use custody_tests::watched::WatchedStore;
 use custody_tests::{Identity, SeaweedFs, unique_bucket};
 
 fn data(len: usize, seed: u8) -> Vec<u8> {
@@ -238,55 +237,6 @@ async fn an_older_version_is_hashed_exactly_and_hash_many_isolates_errors() {
     );
 }
 
-/// Forwards every call to a real store; on the first GET it first writes new content to the same
-/// key (a new version, or an overwrite on an unversioned bucket), as a concurrent writer would.
-struct WritesOnFirstGet {
-    inner: Arc<dyn ObjectStore>,
-    key: String,
-    new_body: Vec<u8>,
-    gets: AtomicUsize,
-}
-
-#[async_trait]
-impl StoreRead for WritesOnFirstGet {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn bucket(&self) -> &str {
-        self.inner.bucket()
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectSummary>, StoreError> {
-        self.inner.list(prefix).await
-    }
-    async fn list_page(
-        &self,
-        prefix: &str,
-        start_after: Option<&str>,
-        max: usize,
-    ) -> Result<ListPage, StoreError> {
-        self.inner.list_page(prefix, start_after, max).await
-    }
-    async fn head(&self, key: &str, version: Option<&str>) -> Result<ObjectHead, StoreError> {
-        self.inner.head(key, version).await
-    }
-    async fn get(
-        &self,
-        key: &str,
-        version: Option<&str>,
-        range: Option<ByteRange>,
-    ) -> Result<ObjectBody, StoreError> {
-        if self.gets.fetch_add(1, Ordering::SeqCst) == 0 {
-            self.inner
-                .put(PutRequest::new(self.key.clone(), self.new_body.clone()))
-                .await?;
-        }
-        self.inner.get(key, version, range).await
-    }
-    async fn bucket_config(&self) -> Result<BucketConfig, StoreError> {
-        self.inner.bucket_config().await
-    }
-}
-
 #[tokio::test]
 async fn a_version_written_during_the_read_is_never_mixed_in() {
     let server = SeaweedFs::shared().await;
@@ -295,12 +245,8 @@ async fn a_version_written_during_the_read_is_never_mixed_in() {
     let (_, store) = bucket(server, "digest-race-versioned", true).await;
     let v1_body = data(900_000, 7);
     put(&store, "k", v1_body.clone(), false).await;
-    let racing: Arc<dyn StoreRead> = Arc::new(WritesOnFirstGet {
-        inner: store.clone(),
-        key: "k".into(),
-        new_body: data(900_000, 8),
-        gets: AtomicUsize::new(0),
-    });
+    let racing: Arc<dyn StoreRead> =
+        Arc::new(WatchedStore::new(store.clone()).writing_before_first_get("k", data(900_000, 8)));
     let digest = DigestEngine::new(racing, options(128 * 1024))
         .hash_version("k", None)
         .await
@@ -316,12 +262,8 @@ async fn a_version_written_during_the_read_is_never_mixed_in() {
     // instead of a digest of a mix of two contents.
     let (_, store) = bucket(server, "digest-race-unversioned", false).await;
     put(&store, "k", data(900_000, 9), false).await;
-    let racing: Arc<dyn StoreRead> = Arc::new(WritesOnFirstGet {
-        inner: store.clone(),
-        key: "k".into(),
-        new_body: data(900_000, 10),
-        gets: AtomicUsize::new(0),
-    });
+    let racing: Arc<dyn StoreRead> =
+        Arc::new(WatchedStore::new(store.clone()).writing_before_first_get("k", data(900_000, 10)));
     let error = DigestEngine::new(racing, options(128 * 1024))
         .hash_version("k", None)
         .await
