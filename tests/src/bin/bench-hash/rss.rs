@@ -5,15 +5,7 @@ use super::*;
 pub(crate) async fn bench_rss(args: &Args, server: &SeaweedFs) -> Result<()> {
     println!("\n== (c) peak RSS of a process hashing one object ==");
     let bucket = unique_bucket("bench-c");
-    server
-        .create_bucket(
-            &bucket,
-            BucketSpec {
-                versioned: true,
-                object_lock: false,
-            },
-        )
-        .await?;
+    server.create_bucket(&bucket, VERSIONED).await?;
     let client = server.client().await;
     for size in [args.rss_mib * MIB, (args.rss_mib / 8).max(1) * MIB] {
         let key = format!("rss/{}MiB", size / MIB);

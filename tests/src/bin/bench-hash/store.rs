@@ -63,15 +63,7 @@ impl Measured {
 pub(crate) async fn bench_store(args: &Args, server: &SeaweedFs) -> Result<()> {
     println!("\n== (b) through SeaweedFS on 127.0.0.1 ==");
     let bucket = unique_bucket("bench-b");
-    server
-        .create_bucket(
-            &bucket,
-            BucketSpec {
-                versioned: true,
-                object_lock: false,
-            },
-        )
-        .await?;
+    server.create_bucket(&bucket, VERSIONED).await?;
     let client = server.client().await;
     let store: Arc<dyn ObjectStore> = Arc::new(server.store(&bucket).await);
     let cpu = Cpu::server(&server.endpoint());
