@@ -18,14 +18,27 @@ fn installed_copy(dir: &Path) -> PathBuf {
 }
 
 /// `custody ARGS` run in `cwd` with only PATH set.
+///
+/// A copy just written can be briefly "busy" (ETXTBSY): a process the other test forks at that
+/// moment holds the copy's write descriptor until it execs. The run is tried again then, as cargo
+/// does for the binaries it builds.
 fn run_in(binary: &Path, cwd: &Path, args: &[&str]) -> Output {
-    Command::new(binary)
-        .args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .expect("custody runs")
+    let mut busy = 0;
+    loop {
+        let run = Command::new(binary)
+            .args(args)
+            .current_dir(cwd)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .output();
+        match run {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && busy < 100 => {
+                busy += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            run => return run.expect("custody runs"),
+        }
+    }
 }
 
 fn describe(output: &Output) -> String {
