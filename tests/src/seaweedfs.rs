@@ -84,6 +84,9 @@ impl SeaweedFs {
     /// A private server whose identity file also holds `identities`.
     pub async fn start_with(identities: &[IdentitySpec]) -> Result<SeaweedFs> {
         let weed = install_tools()?;
+        // Data folders are made in the temporary folder: a disk too full for SeaweedFS is
+        // refused once, before any attempt (retrying cannot help it).
+        check_the_disk(&std::env::temp_dir())?;
         let mut last_error = None;
         // A port picked as free can be taken by another process before weed binds it: retry
         // with fresh ports.
@@ -102,10 +105,6 @@ impl SeaweedFs {
             .tempdir()
             .context("creating a data folder")?
             .keep();
-        if let Err(e) = check_the_disk(&data) {
-            let _ = std::fs::remove_dir_all(&data);
-            return Err(e);
-        }
         let creds = data.join("s3-identities.json");
         std::fs::write(&creds, credentials_json(identities))
             .context("writing the S3 identities")?;
@@ -126,7 +125,7 @@ impl SeaweedFs {
                 "-s3.autoCreateBucket=false",
                 // `weed mini` sizes its volume count from the free disk space; on a crowded disk
                 // it runs out and answers writes with 500 InternalError. A fixed count of small
-                // (not preallocated) volumes makes the tests independent of the disk's state.
+                // (not preallocated) volumes leaves only the 1% threshold (`check_the_disk`).
                 "-volume.max=200",
                 "-master.volumeSizeLimitMB=256",
                 "-master.telemetry=false",
@@ -375,13 +374,13 @@ fn remove_grpc_sockets(ports: &[u16]) {
     }
 }
 
-/// Refuses to start a server on a disk under 1% free, and warns (on standard error, shown with a
+/// Refuses to start a server on a disk (the one holding `folder`) under 1% free, and warns (on standard error, shown with a
 /// failing test's output) under 2% or 2 GiB. SeaweedFS makes every volume read-only below 1% free
 /// (`weed mini` has no flag to change that) and then answers each write with 500 InternalError
 /// after a minute of failing to grow a volume: measured with this harness on a 1 GiB tmpfs with
 /// 5 MiB free, one test took 242 s to fail, and a whole suite would run for hours.
-fn check_the_disk(data: &Path) -> Result<()> {
-    let Ok(output) = Command::new("df").arg("-Pk").arg(data).output() else {
+fn check_the_disk(folder: &Path) -> Result<()> {
+    let Ok(output) = Command::new("df").arg("-Pk").arg(folder).output() else {
         return Ok(());
     };
     let text = String::from_utf8_lossy(&output.stdout);
@@ -402,7 +401,7 @@ fn check_the_disk(data: &Path) -> Result<()> {
          free and then answers every write with 500 InternalError",
         free / 1024,
         total / 1024,
-        data.display()
+        folder.display()
     );
     if free * 100 < total {
         bail!("{said}; free some space (or set TMPDIR to another disk)");
